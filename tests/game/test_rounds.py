@@ -1,0 +1,120 @@
+"""A round through the API: consent, start, brush, recognition, idempotency, endings."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import func, select
+
+from tests.game.conftest import consented_client, play_until_recognised, start
+from webapp.extensions import db
+from webapp.models import BrushPoint, Guess, Player, Round
+from webapp.services.scoring import round_points
+
+
+def _count_points(app, round_id):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(BrushPoint).where(BrushPoint.round_id == round_id))
+
+
+def test_rounds_need_consent(game_app):
+    client = game_app.test_client()
+    me = client.get("/api/me").json
+    assert me["needs_consent"] is True and me["pseudonym"]
+    response = client.post("/api/rounds", json={"round_id": str(uuid.uuid4())})
+    assert response.status_code == 403 and "consent" in response.json["error"]
+    wrong = client.post("/api/consent", json={"version": "old", "agree": True})
+    assert wrong.status_code == 409
+    ok = client.post("/api/consent", json={"version": game_app.config["CONSENT_VERSION"], "agree": True})
+    assert ok.json["needs_consent"] is False
+    with game_app.app_context():
+        player = db.session.scalar(select(Player))
+        assert player.consent_version == game_app.config["CONSENT_VERSION"] and player.consented_at
+
+
+def test_round_creation_is_idempotent_and_private(game_app):
+    client = consented_client(game_app)
+    round_id, first = start(client)
+    again = client.post("/api/rounds", json={"round_id": round_id})
+    assert again.status_code == 200 and again.json["stimulus"] == first["stimulus"]
+    other = consented_client(game_app)
+    assert other.post("/api/rounds", json={"round_id": round_id}).status_code == 409
+    assert other.get(f"/api/rounds/{round_id}").status_code == 403
+    assert first["settings"]["timer_ms"] == game_app.config["ROUND_TIMER_MS"]
+    assert first["model_version"].startswith("sketchcnn")
+
+
+def test_brushing_until_recognised_scores_by_server_time(game_app):
+    client = consented_client(game_app)
+    state = play_until_recognised(client)
+    round_id, index = state["round_id"], state["n_points"]
+    assert state["guess"]["n_points"] == index and index % 5 == 0
+    assert state["guess"]["top5"][0]["label"] == state["category"] and state["guess"]["correct"]
+    with game_app.app_context():
+        rnd = db.session.get(Round, round_id)
+        assert rnd.points == round_points(rnd.duration_ms, rnd.settings["timer_ms"]) == state["points"]
+        assert 10 <= rnd.points <= 100 and rnd.player.total_score == rnd.points
+        assert db.session.scalar(select(func.count()).select_from(BrushPoint)
+                                 .where(BrushPoint.round_id == round_id)) == index
+        guesses = db.session.scalars(select(Guess).where(Guess.round_id == round_id)).all()
+        assert len(guesses) == index // 5 and all(g.model_version == rnd.model_version for g in guesses)
+        assert [g.correct for g in guesses][-1] is True and not any(g.correct for g in guesses[:-1])
+    me = client.get("/api/me").json
+    assert me["total_score"] == state["points"] and me["best_round"] == state["points"]
+
+
+def test_resent_batches_are_idempotent_and_gaps_conflict(game_app):
+    client = consented_client(game_app)
+    round_id, state = start(client)
+    pts = [[1.0, 1.0, 10.0], [2.0, 2.0, 20.0], [3.0, 3.0, 30.0]]  # a corner: no ink, no recognition
+    url = f"/api/rounds/{round_id}/points"
+    assert client.post(url, json={"start_index": 0, "points": pts[:2]}).json["n_points"] == 2
+    assert client.post(url, json={"start_index": 0, "points": pts[:2]}).json["n_points"] == 2
+    assert client.post(url, json={"start_index": 1, "points": pts[1:]}).json["n_points"] == 3
+    gap = client.post(url, json={"start_index": 5, "points": pts})
+    assert gap.status_code == 409 and gap.json["expected_index"] == 3
+    assert _count_points(game_app, round_id) == 3
+    with game_app.app_context():
+        stored = db.session.execute(select(BrushPoint.idx, BrushPoint.x, BrushPoint.t_ms)
+                                    .where(BrushPoint.round_id == round_id).order_by(BrushPoint.idx)).all()
+    assert [tuple(r) for r in stored] == [(0, 1.0, 10.0), (1, 2.0, 20.0), (2, 3.0, 30.0)]
+
+
+def test_skip_ends_with_no_points_and_is_idempotent(game_app):
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    early = client.post(f"/api/rounds/{round_id}/end", json={"reason": "timeout"})
+    assert early.status_code == 409 and early.json["remaining_ms"] > 0
+    first = client.post(f"/api/rounds/{round_id}/end", json={"reason": "skip"}).json
+    again = client.post(f"/api/rounds/{round_id}/end", json={"reason": "skip"}).json
+    assert first["status"] == again["status"] == "skipped" and first["points"] == 0
+    assert client.get("/api/me").json["rounds_played"] == 1
+
+
+def test_timeout_keeps_late_points_drawn_before_the_end(make_game_app):
+    app = make_game_app(ROUND_TIMER_MS=300, TIMEOUT_GRACE_MS=0)
+    client = consented_client(app)
+    round_id, _ = start(client)
+    time.sleep(0.4)
+    state = client.get(f"/api/rounds/{round_id}").json
+    assert state["status"] == "timeout" and state["points"] == 0 and state["elapsed_ms"] == 300
+    late = client.post(f"/api/rounds/{round_id}/points",
+                       json={"start_index": 0, "points": [[1, 1, 100.0], [2, 2, 250.0], [3, 3, 5000.0]]})
+    assert late.status_code == 200 and late.json["n_points"] == 2 and late.json["status"] == "timeout"
+    assert _count_points(app, round_id) == 2
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Guess)) == 0
+
+
+def test_leaderboard_ranks_by_total(game_app):
+    client = consented_client(game_app)
+    play_until_recognised(client)
+    loser = consented_client(game_app)
+    loser_round, _ = start(loser)
+    loser.post(f"/api/rounds/{loser_round}/end", json={"reason": "skip"})
+    loser.post("/api/me", json={"pseudonym": "<b>Zed</b>"})
+    entries = client.get("/api/leaderboard").json["entries"]
+    assert [e["rank"] for e in entries] == [1, 2]
+    assert entries[0]["total_score"] > 0 and entries[1]["pseudonym"] == "<b>Zed</b>"
+    assert entries[1]["total_score"] == 0

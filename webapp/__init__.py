@@ -1,0 +1,44 @@
+"""Drawing Attention web application: `create_app` builds a configured Flask app.
+
+Follows Flask's tutorial shape: an app factory, extensions bound here, one blueprint per area
+(`game` pages, `api` JSON for the game, `research` pages and endpoints) and CLI commands.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from flask import Flask
+
+from . import config as config_module
+from .extensions import csrf, db, migrate
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides environment settings (tests pass their database)."""
+    repo = config_module.REPO_ROOT
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=str(repo / "templates"), static_folder=str(repo / "static"))
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.from_env(app.instance_path))
+    if config:
+        app.config.update(config)
+    config_module.validate(app.config)
+
+    from . import models  # noqa: F401  (registers the tables on db.metadata for Alembic)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(repo / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+
+    from .database import configure_engine_events
+    with app.app_context():
+        configure_engine_events(db.engine)
+
+    from . import blueprints
+    blueprints.register(app)
+
+    from .cli import register_cli
+    register_cli(app)
+    return app

@@ -1,0 +1,120 @@
+"""OpenAPI 3 description of every JSON endpoint (kept next to the routes; a test checks that
+every /api route appears here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from . import bp
+
+_ERROR = {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_STATE = {"description": "Round state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoundState"}}}}
+_PLAYER = {"description": "The player", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Player"}}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _ERROR for c in codes}
+
+
+_ROUND_ID = {"name": "round_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Drawing Attention game API", "version": "1.0",
+             "description": "The page sends brush points; the server reveals, guesses and scores. See docs/API.md."},
+    "paths": {
+        "/api/me": {
+            "get": {"summary": "The current player (created with a cookie on first call)", "responses": {"200": _PLAYER}},
+            "post": {"summary": "Change the pseudonym",
+                     "requestBody": _body({"type": "object", "required": ["pseudonym"],
+                                           "properties": {"pseudonym": {"type": "string", "minLength": 1, "maxLength": 24}}}),
+                     "responses": {"200": _PLAYER, **_errors(400)}},
+        },
+        "/api/consent": {
+            "post": {"summary": "Agree to the current consent version",
+                     "requestBody": _body({"type": "object", "required": ["version", "agree"],
+                                           "properties": {"version": {"type": "string"}, "agree": {"type": "boolean"}}}),
+                     "responses": {"200": _PLAYER, **_errors(400, 409)}},
+        },
+        "/api/leaderboard": {
+            "get": {"summary": "Best players by total score",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                    "responses": {"200": {"description": "Leaderboard", "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"entries": {"type": "array", "items": {"type": "object", "properties": {
+                            "rank": {"type": "integer"}, "pseudonym": {"type": "string"}, "total_score": {"type": "integer"},
+                            "best_round": {"type": "integer"}, "rounds_played": {"type": "integer"}}}}}}}}},
+                                  **_errors(400)}},
+        },
+        "/api/rounds": {
+            "post": {"summary": "Start a round (idempotent for the same round_id)",
+                     "requestBody": _body({"type": "object", "required": ["round_id"],
+                                           "properties": {"round_id": {"type": "string", "format": "uuid"},
+                                                          "study": {"type": "string", "nullable": True}}}),
+                     "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409)}},
+        },
+        "/api/rounds/{round_id}": {
+            "get": {"summary": "The round's state", "parameters": [_ROUND_ID],
+                    "responses": {"200": _STATE, **_errors(403, 404)}},
+        },
+        "/api/rounds/{round_id}/points": {
+            "post": {"summary": "Append brush points; the server reveals, guesses and decides",
+                     "parameters": [_ROUND_ID],
+                     "requestBody": _body({"type": "object", "required": ["start_index", "points"], "properties": {
+                         "start_index": {"type": "integer", "minimum": 0},
+                         "points": {"type": "array", "items": {"type": "array", "minItems": 3, "maxItems": 3,
+                                                                "items": {"type": "number"}},
+                                    "description": "[x, y, t_ms] in the stimulus' pixel frame"}}}),
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413)}},
+        },
+        "/api/rounds/{round_id}/end": {
+            "post": {"summary": "Skip, or report the page's timer ran out (idempotent)",
+                     "parameters": [_ROUND_ID],
+                     "requestBody": _body({"type": "object", "required": ["reason"],
+                                           "properties": {"reason": {"type": "string", "enum": ["skip", "timeout"]}}}),
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409)}},
+        },
+        "/api/stimuli/{stimulus_id}/image.png": {
+            "get": {"summary": "The stimulus image (grayscale PNG, native resolution)",
+                    "parameters": [{"name": "stimulus_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "PNG", "content": {"image/png": {}}}, **_errors(404)}},
+        },
+        "/api/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}},
+        },
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "Player": {"type": "object", "properties": {
+            "pseudonym": {"type": "string"}, "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
+            "rounds_played": {"type": "integer"}, "consent_version": {"type": "string", "nullable": True},
+            "consent_required": {"type": "string"}, "needs_consent": {"type": "boolean"}}},
+        "Guess": {"type": "object", "properties": {
+            "top5": {"type": "array", "items": {"type": "object", "properties": {
+                "label": {"type": "string"}, "p": {"type": "number"}}}},
+            "correct": {"type": "boolean"}, "n_points": {"type": "integer"}}},
+        "RoundState": {"type": "object", "properties": {
+            "round_id": {"type": "string"}, "status": {"type": "string", "enum": ["active", "recognized", "timeout", "skipped"]},
+            "category": {"type": "string"},
+            "stimulus": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "key": {"type": "string"}, "category": {"type": "string"},
+                "width": {"type": "integer"}, "height": {"type": "integer"}, "image_url": {"type": "string"}}},
+            "settings": {"type": "object", "properties": {
+                "timer_ms": {"type": "integer"}, "brush_fraction": {"type": "number"}, "brush_radius_px": {"type": "number"},
+                "max_points_per_round": {"type": "integer"}}},
+            "n_points": {"type": "integer"}, "elapsed_ms": {"type": "integer"}, "remaining_ms": {"type": "integer"},
+            "guess": {"allOf": [{"$ref": "#/components/schemas/Guess"}], "nullable": True},
+            "points": {"type": "integer"}, "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
+            "model_version": {"type": "string"}}},
+    }},
+}
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(SPEC)

@@ -1,0 +1,19 @@
+"""Stimulus images for the page."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from ..extensions import db
+from ..models import Stimulus
+from ..services.errors import ServiceError
+from . import bp
+
+
+@bp.get("/stimuli/<int:stimulus_id>/image.png")
+def stimulus_image(stimulus_id: int) -> Response:
+    stimulus = db.session.get(Stimulus, stimulus_id)
+    if stimulus is None:
+        raise ServiceError("unknown stimulus", status=404)
+    return Response(stimulus.image_png, mimetype="image/png",
+                    headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,68 @@
+"""Configuration read from environment variables (documented in the README).
+
+Every setting has a safe default for the embedded SQLite game, so `make play` needs none.
+Production refuses to start with the development `SECRET_KEY` (see `validate`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def from_env(instance_path: str) -> dict[str, Any]:
+    """Settings for `create_app`, taken from the environment with defaults."""
+    sqlite_path = Path(instance_path) / "drawing_attention.sqlite3"
+    database_url = os.environ.get("DATABASE_URL", f"sqlite:///{sqlite_path}")
+    # Heroku-style URLs say postgres://; SQLAlchemy wants an explicit driver.
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    return {
+        "ENV_NAME": os.environ.get("DA_ENV", "development"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Requests bigger than this are refused with 413 before any parsing.
+        "MAX_CONTENT_LENGTH": _int("DA_MAX_BODY_BYTES", 64 * 1024),
+        # Game settings (a study may override them).
+        "ROUND_TIMER_MS": _int("DA_TIMER_MS", 15000),
+        "BRUSH_FRACTION": _float("DA_BRUSH_FRACTION", 0.07),
+        "TIMEOUT_GRACE_MS": _int("DA_TIMEOUT_GRACE_MS", 2000),
+        "RECOGNITION_MIN_PROB": _float("DA_RECOGNITION_MIN_PROB", 0.5),
+        "MAX_POINTS_PER_BATCH": _int("DA_MAX_POINTS_PER_BATCH", 512),
+        "MAX_POINTS_PER_ROUND": _int("DA_MAX_POINTS_PER_ROUND", 5000),
+        "DEFAULT_STIMULUS_SET": os.environ.get("DA_STIMULUS_SET", "quickdraw17-default"),
+        "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-11-v1"),
+        # Classifier: weights folder (None = shipped weights) and device (None = auto).
+        "CLASSIFIER_WEIGHTS": os.environ.get("DA_CLASSIFIER_WEIGHTS") or None,
+        "CLASSIFIER_DEVICE": os.environ.get("DA_DEVICE") or None,
+        # Micro-batching: wait at most this long to gather concurrent guess requests.
+        "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 5.0),
+        "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 64),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": 365 * 24 * 3600,
+    }
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Refuse unsafe production settings instead of running with them."""
+    if config.get("ENV_NAME") == "production" and config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+        raise RuntimeError(
+            "SECRET_KEY is unset or the development default: set SECRET_KEY before running with "
+            "DA_ENV=production"
+        )

@@ -1,0 +1,1 @@
+"""Game logic kept out of the HTTP layer: players, stimuli, sampling, guessing, scoring, rounds."""

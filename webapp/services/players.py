@@ -1,0 +1,91 @@
+"""Who the visitor is: a player bound to the signed session cookie, with a pseudonym."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import unicodedata
+import uuid
+
+from flask import Request, current_app, session
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Player, utcnow
+from .errors import ServiceError
+
+PSEUDONYM_MAX = 24
+_ADJECTIVES = ["Swift", "Curious", "Bold", "Quiet", "Bright", "Lucky", "Clever", "Gentle", "Brave",
+               "Sunny", "Witty", "Calm", "Eager", "Nimble", "Jolly", "Keen"]
+_ANIMALS = ["Otter", "Falcon", "Panda", "Lynx", "Heron", "Koala", "Badger", "Gecko", "Marten",
+            "Puffin", "Ibex", "Wombat", "Narwhal", "Tapir", "Fox", "Owl"]
+
+
+def generate_pseudonym(rng: random.Random | None = None) -> str:
+    """A friendly random name such as ``CleverOtter42`` (players may change it)."""
+    rng = rng or random.SystemRandom()
+    return f"{rng.choice(_ADJECTIVES)}{rng.choice(_ANIMALS)}{rng.randrange(10, 100)}"
+
+
+def address_hash(request: Request) -> str | None:
+    """Salted SHA-256 of the client address: lets quality checks spot bursts from one address
+    without storing the address itself."""
+    address = request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip()
+    if not address:
+        return None
+    salt = current_app.config["SECRET_KEY"]
+    return hashlib.sha256(f"{salt}|{address}".encode()).hexdigest()
+
+
+def current_player(create: bool = True) -> Player | None:
+    """The player of this session, created (with a cookie) on first sight when ``create``."""
+    from flask import request
+
+    public_id = session.get("player")
+    if public_id:
+        player = db.session.scalar(select(Player).where(Player.public_id == public_id))
+        if player is not None:
+            return player
+    if not create:
+        return None
+    player = Player(public_id=str(uuid.uuid4()), pseudonym=generate_pseudonym(),
+                    address_hash=address_hash(request))
+    db.session.add(player)
+    db.session.commit()
+    session["player"] = player.public_id
+    session.permanent = True
+    return player
+
+
+def clean_pseudonym(value: object) -> str:
+    """Validate a pseudonym: 1-24 printable characters after trimming (stored as given; pages
+    escape it when they render it)."""
+    if not isinstance(value, str):
+        raise ServiceError("pseudonym must be a string")
+    name = value.strip()
+    if not 1 <= len(name) <= PSEUDONYM_MAX:
+        raise ServiceError(f"pseudonym must be 1-{PSEUDONYM_MAX} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise ServiceError("pseudonym must contain printable characters only")
+    return name
+
+
+def give_consent(player: Player, version: object, agree: object) -> None:
+    """Record that the player agreed to the current consent text (its version is stored)."""
+    required = current_app.config["CONSENT_VERSION"]
+    if agree is not True:
+        raise ServiceError("consent requires \"agree\": true")
+    if version != required:
+        raise ServiceError(f"consent version must be {required!r}", status=409)
+    player.consent_version = required
+    player.consented_at = utcnow()
+    db.session.commit()
+
+
+def player_summary(player: Player) -> dict:
+    """The player's public view (GET /api/me)."""
+    required = current_app.config["CONSENT_VERSION"]
+    return {"pseudonym": player.pseudonym, "total_score": player.total_score,
+            "best_round": player.best_round, "rounds_played": player.rounds_played,
+            "consent_version": player.consent_version, "consent_required": required,
+            "needs_consent": player.consent_version != required}

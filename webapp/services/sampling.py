@@ -1,0 +1,44 @@
+"""Which drawing a player gets next: balanced coverage across the stimulus set.
+
+The least-played stimuli of the active set come first (ties broken at random), and a player
+never gets the same stimulus twice in a row. Counting happens in SQL (one GROUP BY), so the
+choice stays cheap with many rounds.
+"""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Player, Round, Stimulus, StimulusSet
+from .errors import ServiceError
+
+
+def pool_set_ids(set_names: list[str]) -> list[int]:
+    """Ids of the named stimulus sets that exist."""
+    rows = db.session.scalars(select(StimulusSet.id).where(StimulusSet.name.in_(set_names)))
+    return list(rows)
+
+
+def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None) -> Stimulus:
+    """The least-played stimulus of the sets, never the player's previous one."""
+    if not set_ids:
+        raise ServiceError("no stimulus set is active: import one with "
+                           "`flask --app wsgi stimuli import`", status=409)
+    rng = rng or random.SystemRandom()
+    plays = (select(Round.stimulus_id, func.count(Round.id).label("n"))
+             .group_by(Round.stimulus_id).subquery())
+    rows = db.session.execute(
+        select(Stimulus.id, func.coalesce(plays.c.n, 0))
+        .outerjoin(plays, plays.c.stimulus_id == Stimulus.id)
+        .where(Stimulus.set_id.in_(set_ids))).all()
+    previous = db.session.scalar(select(Round.stimulus_id).where(Round.player_id == player.id)
+                                 .order_by(Round.started_at.desc(), Round.id.desc()).limit(1))
+    candidates = [(sid, n) for sid, n in rows if sid != previous] or list(rows)
+    if not candidates:
+        raise ServiceError("the active stimulus set is empty", status=409)
+    fewest = min(n for _, n in candidates)
+    chosen = rng.choice([sid for sid, n in candidates if n == fewest])
+    return db.session.get(Stimulus, chosen)
