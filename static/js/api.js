@@ -1,0 +1,263 @@
+// The page's side of docs/API.md: JSON requests, and an outbox that never loses a brush point.
+//
+// Every brush point is written to localStorage the moment it exists, then sent in batches.
+// A point only leaves the outbox when the server's answer says it is stored (`n_points`), so a
+// network failure is retried with backoff, a reload re-sends whatever the server lacks, and a
+// page that is being hidden or closed pushes its last points out with navigator.sendBeacon.
+
+const STORAGE_KEY = "da.round.v1";
+const FLUSH_DELAY_MS = 150;     // batch window while brushing
+const FLUSH_AT_POINTS = 32;     // ...or send as soon as this many points wait
+const MAX_SEND = 200;           // points per request (the server takes up to 512)
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+
+/** An HTTP error answer from the API (`body` is its JSON, e.g. {"error": ...}). */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+/** GET/POST JSON with the session cookie. Network failures throw TypeError (retryable). */
+export async function api(method, url, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(url, init);
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+/** Wall-clock ms with sub-ms resolution; its differences are monotonic within one page. */
+export function nowEpoch() {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A UUID4 for the round id (crypto.randomUUID is missing outside secure contexts). */
+export function uuid4() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (v) => v.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function retryable(err) {
+  // fetch rejects with TypeError when the network is down; 5xx/429 are the server's trouble.
+  return err instanceof TypeError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The current round's record, persisted in localStorage:
+ *   {roundId, study, startEpoch, stimulus, settings, points: [[x, y, t], ...] (all of them),
+ *    acked: how many need no more sending, refused: how many of those the server refused
+ *    (drawn after the round ended), end: "skip"|"timeout"|null (an end not yet sent)}
+ * Keeping all points (not just unsent ones) lets a reloaded page redraw the brushed area.
+ */
+export class RoundOutbox {
+  constructor(record, { onState = () => {}, onProblem = () => {} } = {}) {
+    this.rec = record;
+    this.onState = onState;       // called with every round state the server returns
+    this.onProblem = onProblem;   // called with a short message when sending keeps failing
+    this.inFlight = false;
+    this.failures = 0;
+    this.timer = null;
+    this.save();
+  }
+
+  /** The saved record of an unfinished round, or null. */
+  static load() {
+    try {
+      const rec = JSON.parse(localStorage.getItem(STORAGE_KEY));
+      return rec && typeof rec.roundId === "string" && Array.isArray(rec.points) ? rec : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  static clear() {
+    localStorage.removeItem(STORAGE_KEY);
+  }
+
+  save() {
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(this.rec));
+    } catch (_) {
+      // Storage full or disabled: keep going from memory; only a reload could lose points.
+    }
+  }
+
+  get url() {
+    return `/api/rounds/${encodeURIComponent(this.rec.roundId)}`;
+  }
+
+  get unsent() {
+    return this.rec.points.length - this.rec.acked;
+  }
+
+  /** True when the server holds every point and any requested end. */
+  get drained() {
+    return this.unsent === 0 && !this.rec.end && !this.inFlight;
+  }
+
+  /** Keep new points (persisted at once) and send them soon. */
+  push(points) {
+    for (const p of points) this.rec.points.push(p);
+    this.save();
+    if (this.unsent >= FLUSH_AT_POINTS) this.flush();
+    else this.schedule(FLUSH_DELAY_MS);
+  }
+
+  /** Ask the server to end the round, after every point before it has been sent. */
+  requestEnd(reason) {
+    if (!this.rec.end) this.rec.end = reason;
+    this.save();
+    this.flush();
+  }
+
+  /** The server stores `n` points of this round: they need no more sending. */
+  acknowledge(n) {
+    if (n > this.rec.acked) {
+      this.rec.acked = Math.min(n, this.rec.points.length);
+      this.save();
+    }
+  }
+
+  /** Stop offering the unsent points (the server refuses them for good), counting them. */
+  giveUpUnsent() {
+    this.rec.refused = (this.rec.refused || 0) + this.unsent;
+    this.rec.acked = this.rec.points.length;
+    this.save();
+  }
+
+  /** How many of the round's points the server accepted (all but the refused ones). */
+  get accepted() {
+    return this.rec.acked - (this.rec.refused || 0);
+  }
+
+  schedule(ms) {
+    if (this.timer === null) {
+      this.timer = setTimeout(() => { this.timer = null; this.flush(); }, ms);
+    }
+  }
+
+  /** Send what is waiting: one request at a time, points first, then a requested end. */
+  async flush() {
+    if (this.inFlight) return;
+    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
+    if (this.unsent === 0 && !this.rec.end) return;
+    this.inFlight = true;
+    try {
+      let state;
+      if (this.unsent > 0) {
+        state = await this.sendPoints();
+      } else {
+        state = await api("POST", `${this.url}/end`, { reason: this.rec.end });
+        this.rec.end = null;
+        this.save();
+      }
+      this.failures = 0;
+      if (state) this.onState(state);
+    } catch (err) {
+      await this.handleFailure(err);
+    } finally {
+      this.inFlight = false;
+    }
+    if (this.unsent >= FLUSH_AT_POINTS || (this.unsent === 0 && this.rec.end)) this.flush();
+    else if (this.unsent > 0) this.schedule(FLUSH_DELAY_MS);
+  }
+
+  async sendPoints() {
+    const start = this.rec.acked;
+    const batch = this.rec.points.slice(start, start + MAX_SEND);
+    const state = await api("POST", `${this.url}/points`, { start_index: start, points: batch });
+    this.acknowledge(state.n_points);
+    if (this.rec.acked === start && state.status !== "active") {
+      // The round ended and the server kept none of these (drawn after its end): nothing
+      // more can store them, so stop offering them.
+      this.giveUpUnsent();
+    }
+    return state;
+  }
+
+  async handleFailure(err) {
+    if (retryable(err)) {
+      const wait = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)];
+      this.failures += 1;
+      if (this.failures >= 3) this.onProblem("Connection trouble: your brush strokes are kept and will be sent.");
+      await sleep(wait * (0.75 + Math.random() * 0.5));
+      return;
+    }
+    if (err instanceof ApiError && err.status === 409) {
+      // Our idea of what the server holds is off (a gap, an ended round, a timeout the
+      // server's clock does not accept yet): ask it, then carry on from its answer.
+      await this.resync(err);
+      return;
+    }
+    // 400/403/404/413: the request can never succeed; drop it rather than loop forever.
+    this.onProblem(`The server refused data (${err.message}).`);
+    if (this.unsent > 0) this.giveUpUnsent();
+    else { this.rec.end = null; this.save(); }
+  }
+
+  async resync(conflict) {
+    let state;
+    try {
+      state = await api("GET", this.url);
+    } catch (err) {
+      if (retryable(err)) { await sleep(BACKOFF_MS[1]); return; }
+      this.onProblem(`The server no longer knows this round (${err.message}).`);
+      this.rec.end = null;
+      this.giveUpUnsent();
+      return;
+    }
+    const before = this.rec.acked;
+    this.acknowledge(state.n_points);
+    if (state.status !== "active") {
+      // Ended: points after its end are refused for good, and an end request is moot.
+      this.rec.end = null;
+      this.giveUpUnsent();
+    } else if (this.unsent === 0 && this.rec.end) {
+      // e.g. a timeout the server's clock finds early: ask again a little later.
+      await sleep(BACKOFF_MS[Math.min(this.failures++, BACKOFF_MS.length - 1)]);
+    } else if (this.unsent > 0 && this.rec.acked === before) {
+      // Active, yet it took none of them (e.g. the round's point limit): offering them again
+      // would only loop, so they count as refused.
+      this.onProblem(`The server refused points (${conflict.message}).`);
+      this.giveUpUnsent();
+    }
+    this.onState(state);
+  }
+
+  /**
+   * The page is being hidden or unloaded: hand the unsent points (and a pending end) to
+   * sendBeacon, which the browser delivers even after the page is gone. They stay in the
+   * outbox too; if the beacon arrived, the next load learns so from `n_points`.
+   */
+  beacon() {
+    this.save();
+    if (!navigator.sendBeacon) return;
+    // visibilitychange and pagehide often fire together: send each state of the outbox once.
+    const key = `${this.rec.acked}:${this.rec.points.length}:${this.rec.end}`;
+    if (key === this.lastBeacon) return;
+    this.lastBeacon = key;
+    const send = (path, body) => navigator.sendBeacon(`${this.url}${path}`,
+      new Blob([JSON.stringify(body)], { type: "application/json" }));
+    const start = this.rec.acked;
+    if (this.unsent > 0) {
+      send("/points", { start_index: start, points: this.rec.points.slice(start, start + MAX_SEND) });
+    }
+    // Beacons may arrive in any order; an end that overtakes the points is harmless because
+    // the server still stores late points drawn before the round's end.
+    if (this.rec.end) send("/end", { reason: this.rec.end });
+  }
+}

@@ -1,0 +1,95 @@
+"""Helpers the browser tests share: open the game as a new player, brush along the drawing's
+ink like a person would, and read what the server stored."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+GAME_READY = "() => window.__da && window.__da.ready"
+#: every point the page made is on the server (and nothing else is waiting to go)
+DRAINED = "() => window.__da.drained() && window.__da.unsent() === 0"
+
+
+def open_game(browser, server, **context_args: Any) -> tuple[Any, Any, list[str]]:
+    """A fresh player (own cookie jar) agrees to the consent form and lands in a round.
+    Returns (context, page, errors) where errors collects uncaught page exceptions."""
+    context = browser.new_context(**context_args)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.url}/")
+    assert "/consent" in page.url, "a new player must see the consent page first"
+    page.locator("#agree").check()
+    page.get_by_test_id("consent-agree").click()
+    page.wait_for_url(f"{server.url}/")
+    page.wait_for_function(GAME_READY)
+    return context, page, errors
+
+
+def stimulus(page) -> dict:
+    """The current round's stimulus as the page knows it: size and pixels."""
+    st = page.evaluate("window.__da.state().stimulus")
+    gray = np.asarray(page.evaluate("window.__da.image()"), dtype=np.uint8)
+    st["gray"] = gray.reshape(st["height"], st["width"])
+    return st
+
+
+def ink_path(gray: np.ndarray, threshold: int = 100) -> list[tuple[float, float]]:
+    """Centres of the ink pixels in a greedy nearest-neighbour order, i.e. a route that follows
+    the strokes (x, y in the stimulus frame)."""
+    rows, cols = np.nonzero(gray > threshold)
+    todo = np.stack([cols + 0.5, rows + 0.5], axis=1)
+    if len(todo) == 0:
+        return []
+    order = [int(np.argmin(todo[:, 1] * 1000 + todo[:, 0]))]  # start top-left
+    left = np.ones(len(todo), dtype=bool)
+    left[order[0]] = False
+    while left.any():
+        d = np.hypot(*(todo[left] - todo[order[-1]]).T)
+        nxt = np.flatnonzero(left)[int(np.argmin(d))]
+        order.append(int(nxt))
+        left[nxt] = False
+    return [tuple(map(float, todo[i])) for i in order]
+
+
+def to_page(page, x: float, y: float, width: int, height: int) -> tuple[float, float]:
+    """Stimulus coordinates -> page (CSS px) coordinates on the game canvas."""
+    box = page.get_by_test_id("game-canvas").bounding_box()
+    return box["x"] + x / width * box["width"], box["y"] + y / height * box["height"]
+
+
+def drag_mouse(page, path: list[tuple[float, float]], width: int, height: int, steps: int = 1) -> None:
+    """Press, move along `path` (stimulus coordinates), release."""
+    first = to_page(page, *path[0], width, height)
+    page.mouse.move(*first)
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(*to_page(page, x, y, width, height), steps=steps)
+    page.mouse.up()
+
+
+def stored_round(server, round_id: str) -> dict:
+    """The round as stored in the database: status, points and its brush points by index."""
+    from webapp.extensions import db
+    from webapp.models import BrushPoint, Round
+
+    with server.app.app_context():
+        rnd = db.session.get(Round, round_id)
+        assert rnd is not None, f"round {round_id} is not in the database"
+        rows = db.session.scalars(db.select(BrushPoint).where(BrushPoint.round_id == round_id)
+                                  .order_by(BrushPoint.idx)).all()
+        out = {"status": rnd.status, "points": rnd.points, "n_points": rnd.n_points,
+               "settings": dict(rnd.settings), "stimulus_id": rnd.stimulus_id,
+               "width": rnd.stimulus.width, "height": rnd.stimulus.height,
+               "png": rnd.stimulus.image_png, "player_total": rnd.player.total_score,
+               "idx": [r.idx for r in rows], "xyt": [[r.x, r.y, r.t_ms] for r in rows]}
+        db.session.remove()
+    return out
+
+
+def png_gray(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.uint8)

@@ -1,0 +1,74 @@
+"""A recruited participant plays the game in study mode from their Prolific link to the
+completion link, which the page only shows once the server confirmed every round is stored."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.gameplay import DRAINED, GAME_READY, drag_mouse, stimulus
+
+COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc=TESTCODE"
+
+
+def make_study(server, rounds: int) -> None:
+    from webapp.extensions import db
+    from webapp.models import StimulusSet, Study
+
+    with server.app.app_context():
+        default_set = db.session.scalar(db.select(StimulusSet).where(
+            StimulusSet.name == server.app.config["DEFAULT_STIMULUS_SET"]))
+        study = Study(slug="pilot", name="Pilot study", mode="prolific", consent_version="pilot-v1",
+                      completion_url=COMPLETION_URL, settings={"rounds_per_participant": rounds,
+                                                               "timer_ms": 60000})
+        study.stimulus_sets.append(default_set)
+        db.session.add(study)
+        db.session.commit()
+        db.session.remove()
+
+
+def participant(server, pid: str) -> dict:
+    from webapp.extensions import db
+    from webapp.models import Player, Round
+
+    with server.app.app_context():
+        player = db.session.scalar(db.select(Player).where(Player.external_id == pid))
+        rounds = db.session.scalars(db.select(Round).where(Round.player_id == player.id)).all()
+        out = {"completed": player.completed_at is not None,
+               "rounds": {r.id: (r.status, r.n_points, r.study_id is not None) for r in rounds}}
+        db.session.remove()
+    return out
+
+
+def test_participant_plays_the_study_rounds_then_gets_the_completion_link(browser, live_server_factory) -> None:
+    server = live_server_factory(RECOGNITION_MIN_PROB=1.01)
+    make_study(server, rounds=2)
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    pid = "5f0c2a9b8e7d6c5b4a392817"
+    page.goto(f"{server.url}/study/pilot?PROLIFIC_PID={pid}&STUDY_ID=s1&SESSION_ID=x1")
+    page.locator("input[name=agree]").check()
+    page.locator("#start-study").click()
+    page.wait_for_url("**/?study=pilot")
+
+    sent = {}
+    for number in (1, 2):
+        page.wait_for_function(GAME_READY)
+        expect(page.get_by_test_id("study-progress")).to_have_text(f"Round {number} of 2")
+        st = stimulus(page)
+        drag_mouse(page, [(3.0, 3.0), (9.5, 4.25), (12.0, 20.0)], st["width"], st["height"])
+        page.get_by_test_id("skip").click()
+        expect(page.get_by_test_id("round-result")).to_contain_text("Skipped")
+        page.wait_for_function(DRAINED)
+        sent[page.evaluate("window.__da.roundId()")] = page.evaluate("window.__da.pointCount()")
+        page.get_by_test_id("next").click()
+
+    link = page.get_by_role("link", name="Return to the study platform")
+    expect(link).to_have_attribute("href", COMPLETION_URL)
+    stored = participant(server, pid)
+    assert stored["completed"]
+    assert {rid: n for rid, (_, n, _) in stored["rounds"].items()} == sent
+    assert all(status == "skipped" and in_study for status, _, in_study in stored["rounds"].values())
+    assert errors == []
+    context.close()

@@ -1,0 +1,75 @@
+"""The game's HTML pages: the game itself, consent, leaderboard, how-to and about.
+
+Pages stay thin: they render a template and leave all game data to the JSON API (docs/API.md),
+which the page's JavaScript (static/js) calls. Every page makes sure the visitor has a player
+cookie, so the first API call already finds them.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from .services.players import current_player, player_summary
+
+bp = Blueprint("pages", __name__)
+
+#: the site icon (a yellow brush dot), also linked inline from base.html
+FAVICON_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' "
+               "r='6' fill='#ffc43d' stroke='#212b54' stroke-width='2.5'/></svg>")
+
+
+@bp.before_request
+def load_player() -> None:
+    """Every page visit creates the player (and its signed cookie) on first sight."""
+    if request.endpoint == "pages.favicon":
+        return
+    g.player = current_player(create=True)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths may be a redirect target after consent (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.game")
+
+
+@bp.get("/")
+def game() -> str | Response:
+    """The game. A public player who has not agreed to the current consent version goes to the
+    consent page first (recruited study players consent on their study's own entry page)."""
+    player = g.player
+    recruited = player.study_id is not None and bool(request.args.get("study"))
+    if not recruited and player_summary(player)["needs_consent"]:
+        return redirect(url_for("pages.consent", next=request.full_path.rstrip("?")))
+    return render_template("game/index.html", player=player)
+
+
+@bp.get("/consent")
+def consent() -> str:
+    version = current_app.config["CONSENT_VERSION"]
+    return render_template("game/consent.html", consent_version=version,
+                           next_url=_safe_next(request.args.get("next")),
+                           already=g.player.consent_version == version)
+
+
+@bp.get("/leaderboard")
+def leaderboard() -> str:
+    return render_template("game/leaderboard.html")
+
+
+@bp.get("/how-to")
+def how_to() -> str:
+    return render_template("game/how_to.html")
+
+
+@bp.get("/about")
+def about() -> str:
+    return render_template("game/about.html")
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico regardless of the page's icon link."""
+    return Response(FAVICON_SVG, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
