@@ -1,0 +1,92 @@
+"""Command line: ``python -m analysis <command>``.
+
+- ``reliability --clicks FILE --canvas W[xH]``: per-stimulus reliability to a CSV; the last line
+  printed is a JSON summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
+- ``compare --clicks FILE --stimuli PATH --canvas W[xH] --out DIR``: human vs machine maps,
+  metrics, statistics, figures and an HTML report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .clicks import ClicksError, load_clicks, parse_canvas
+
+
+def _reliability(args: argparse.Namespace) -> int:
+    from .reliability import reliability_table
+
+    width, height = parse_canvas(args.canvas)
+    clicks = load_clicks(args.clicks, width, height)
+    table, summary = reliability_table(clicks, width, height, radius=args.radius, n_splits=args.splits,
+                                       seed=args.seed, sigma=args.sigma,
+                                       min_points_per_round=args.min_points, min_rounds=args.min_rounds)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"per-stimulus reliability of {len(table)} stimuli -> {out}")
+    print(json.dumps(summary))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+
+    width, height = parse_canvas(args.canvas)
+    summary = run_compare(args.clicks, args.stimuli, (width, height), Path(args.out),
+                          classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
+                          classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
+                          quick=args.quick, seed=args.seed, sources=args.sources)
+    print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
+    print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rel = sub.add_parser("reliability", help="split-half reliability of human maps")
+    rel.add_argument("--clicks", required=True, help="clicks CSV (stimulus, trial|round, x, y[, participant, t_ms])")
+    rel.add_argument("--canvas", required=True, help="W or WxH of the stimuli's pixel frame")
+    rel.add_argument("--out", default="reliability_per_stimulus.csv")
+    rel.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
+    rel.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
+    rel.add_argument("--splits", type=int, default=50)
+    rel.add_argument("--seed", type=int, default=0)
+    rel.add_argument("--min-points", type=int, default=1, help="drop rounds with fewer points")
+    rel.add_argument("--min-rounds", type=int, default=4, help="drop stimuli with fewer rounds")
+    rel.set_defaults(func=_reliability)
+
+    cmp_ = sub.add_parser("compare", help="compare human maps with CFGDM and classifier maps")
+    cmp_.add_argument("--clicks", required=True)
+    cmp_.add_argument("--stimuli", required=True, help="folder of <stimulus>.png|jpg, a strokes .ndjson, or a set .npz")
+    cmp_.add_argument("--canvas", required=True)
+    cmp_.add_argument("--out", required=True)
+    cmp_.add_argument("--classifier-weights", default=None)
+    cmp_.add_argument("--cfgdm-weights", default=None)
+    cmp_.add_argument("--classifier-method", default="integrated_gradients")
+    cmp_.add_argument("--cfgdm-method", default="integrated_gradients")
+    cmp_.add_argument("--sources", default="human,classifier,cfgdm",
+                      help="comma-separated map sources to include")
+    cmp_.add_argument("--quick", action="store_true", help="small attribution settings (tests, previews)")
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.set_defaults(func=_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ClicksError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

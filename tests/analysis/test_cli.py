@@ -1,0 +1,43 @@
+"""`python -m analysis reliability` from a clicks CSV."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.simulate import simulate_clicks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_reliability_cli_writes_csv_and_ends_with_json(tmp_path):
+    images = dict(zip(["a", "b", "c"], np.load(REPO / "data/stimuli/quickdraw17_default.npz")["images"][:3]))
+    simulate_clicks(images, n_observers=8, seed=2).to_csv(tmp_path / "clicks.csv", index=False)
+    result = run("reliability", "--clicks", str(tmp_path / "clicks.csv"), "--canvas", "28",
+                 "--out", str(tmp_path / "rel.csv"), "--splits", "5")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"ceiling", "floor", "n_stimuli"} <= set(summary) and summary["n_stimuli"] == 3
+    table = pd.read_csv(tmp_path / "rel.csv")
+    assert list(table.stimulus) == ["a", "b", "c"] and (table.n_rounds == 8).all()
+    assert table.split_half.between(-1, 1).all()
+
+
+def test_reliability_cli_refuses_bad_input(tmp_path):
+    (tmp_path / "bad.csv").write_text("stimulus,trial,x,y\na,1,5,5\na,1,500,5\n")
+    result = run("reliability", "--clicks", str(tmp_path / "bad.csv"), "--canvas", "28")
+    assert result.returncode == 2 and "outside" in result.stderr
+    result = run("reliability", "--clicks", str(tmp_path / "missing.csv"), "--canvas", "28")
+    assert result.returncode == 2 and "cannot read" in result.stderr
+    result = run("reliability", "--clicks", str(tmp_path / "bad.csv"), "--canvas", "2x2x2")
+    assert result.returncode == 2 and "canvas" in result.stderr
