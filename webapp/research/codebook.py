@@ -1,0 +1,107 @@
+"""The codebook: every exported file and column, in one place.
+
+Writers take their headers from here (so a column cannot exist without a description), and the
+bundle's `codebook.md` / `codebook.csv` are rendered from the same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+#: file -> [(column, type, description)]
+COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "clicks.csv": [
+        ("study", "str", "study slug, empty for rounds played outside a study"),
+        ("participant", "str", "pseudonymous participant code: 'p-' + 16 hex of SHA-256 of the "
+                               "player's random id (stable across exports, not the platform id)"),
+        ("round", "str", "round id (UUID made by the game page; for imported data a new UUID)"),
+        ("stimulus", "str", "stimulus key, unique within its stimulus set (Stimulus.key)"),
+        ("category", "str", "the stimulus' category (what the player was asked to show)"),
+        ("point_index", "int", "0-based position of the brush point within its round"),
+        ("x", "float", "brush point x in the stimulus' pixel frame (0 = left edge, width = right)"),
+        ("y", "float", "brush point y in the stimulus' pixel frame (0 = top edge, height = bottom)"),
+        ("t_ms", "float", "ms since the round started on the page clock (performance.now); 0 for "
+                          "imported data without times"),
+        ("external_id", "str", "recruitment platform id (PROLIFIC_PID); only in exports made "
+                               "with include_external_ids"),
+    ],
+    "rounds.csv": [
+        ("study", "str", "study slug, empty outside a study"),
+        ("participant", "str", "pseudonymous participant code (as in clicks.csv)"),
+        ("round", "str", "round id"),
+        ("stimulus", "str", "stimulus key"),
+        ("stimulus_set", "str", "name of the stimulus set the stimulus belongs to"),
+        ("category", "str", "stimulus category"),
+        ("status", "str", "recognized | timeout | skipped | active (never ended) | imported"),
+        ("score", "int", "game points the round earned (0 unless recognised)"),
+        ("n_points", "int", "number of brush points stored for the round"),
+        ("duration_ms", "int", "server-measured ms from round start to its end (empty if none)"),
+        ("started_at", "datetime", "round start, UTC, ISO 8601"),
+        ("ended_at", "datetime", "round end, UTC, ISO 8601 (empty if never ended)"),
+        ("model_version", "str", "classifier version that guessed ('legacy-import' for imports)"),
+        ("settings", "json", "settings the round ran with (timer_ms, brush_fraction, "
+                             "brush_radius_px, recognition_min_prob, width, height, ...)"),
+        ("excluded", "bool", "1 if a researcher excluded the participant (only exported on request)"),
+        ("external_id", "str", "recruitment platform id (PROLIFIC_PID); only in exports made "
+                               "with include_external_ids"),
+    ],
+    "guesses.jsonl": [
+        ("study", "str", "study slug or null"),
+        ("participant", "str", "pseudonymous participant code"),
+        ("round", "str", "round id"),
+        ("stimulus", "str", "stimulus key"),
+        ("category", "str", "stimulus category (the correct answer)"),
+        ("guess_index", "int", "0-based order of the guess within its round"),
+        ("n_points", "int", "brush points the classifier had seen when it guessed"),
+        ("server_ms", "int", "server ms since round start when the guess was made"),
+        ("client_t_ms", "float", "page t_ms of the last point the guess saw (null if unknown)"),
+        ("top5", "list", "five best labels, best first: [{\"label\": str, \"p\": probability}]"),
+        ("correct", "bool", "true if the guess counted as recognition"),
+        ("model_version", "str", "classifier version that made the guess"),
+        ("created_at", "datetime", "UTC time the guess was stored, ISO 8601"),
+    ],
+    "maps.npz": [
+        ("<stimulus_set>/<stimulus>", "float32[H,W]", "human importance map of the stimulus at "
+         "its own resolution (analysis.maps), from the exported rounds with at least one point"),
+        ("<stimulus_set>/<stimulus>.n_rounds", "int64[]", "number of rounds the map averages"),
+    ],
+    "heatmaps/<stimulus_set>/<stimulus>.png": [
+        ("image", "png", "the human map drawn over the stimulus (colour = relative importance)"),
+    ],
+    "manifest.json": [
+        ("created_at", "datetime", "when the bundle was made (UTC)"),
+        ("filters", "object", "study, date range and exclusions the export was made with"),
+        ("files", "object", "per file: rows (data rows or arrays/images), bytes, sha256"),
+    ],
+}
+
+
+OPTIONAL = {"external_id"}
+
+
+def header(file: str, external_ids: bool = False) -> list[str]:
+    """Column names of ``file``; optional personal columns only when asked for."""
+    return [column for column, _, _ in COLUMNS[file] if external_ids or column not in OPTIONAL]
+
+
+def as_csv() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "column", "type", "description"])
+    for file, columns in COLUMNS.items():
+        writer.writerows([file, *column] for column in columns)
+    return out.getvalue()
+
+
+def as_markdown() -> str:
+    lines = ["# Codebook", "",
+             "Every file of a Drawing Attention export and every column in it. Times are UTC; "
+             "coordinates are in each stimulus' own pixel frame. Participants appear only as "
+             "pseudonymous codes unless the export was asked to include platform ids "
+             "(`external_id`).", ""]
+    for file, columns in COLUMNS.items():
+        lines += [f"## {file}", "", "| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{c}` | {t} | {d} |" for c, t, d in columns]
+        lines.append("")
+    return "\n".join(lines)

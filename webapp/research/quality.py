@@ -1,0 +1,147 @@
+"""Data-quality flags per participant, computed in SQL so they scale with the database.
+
+A flag is a reason to look, not a verdict: the researcher decides (`Player.excluded`) or asks an
+export to drop every flagged participant (`exclude_flagged`). Each rule names what a human
+cannot plausibly do:
+
+* ``too_fast`` - a round with many points whose page times span less than a pointer device can
+  report (faster than 1 ms per point means more than 1000 events a second: scripted input).
+* ``few_points`` - most rounds ended with almost nothing brushed (clicking through for payment).
+* ``repeated_path`` - two rounds with the very same point path (same count and coordinate sums
+  to 1/1000 px), which a hand never reproduces: replayed input.
+* ``address_burst`` - many new participants, or more rounds than a person can play, from one
+  (salted, hashed) address within one hour.
+
+Imported legacy rounds carry no trustworthy times and are left out of every rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import Select, and_, case, func, literal, select
+
+from ..extensions import db
+from ..models import BrushPoint, Player, Round
+from .filters import Scope
+
+IMPORTED = "imported"
+FAST_MIN_POINTS = 20
+FAST_MIN_MS_PER_POINT = 1.0
+FEW_POINTS = 3
+FEW_POINTS_MIN_ROUNDS = 3
+FEW_POINTS_FRACTION = 0.5
+REPEAT_MIN_POINTS = 5
+BURST_PLAYERS_PER_HOUR = 5
+BURST_ROUNDS_PER_HOUR = 600
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: str
+    detail: str
+
+
+def _hour(column: Any) -> Any:
+    """The UTC hour of a timestamp, in the dialect's own function (SQL has no portable one)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H", column)
+
+
+def _scoped_rounds(scope: Scope, player_ids: Iterable[int] | None) -> Any:
+    """Rounds the rules look at, as a subquery (id, player_id, n_points, status)."""
+    query = select(Round.id, Round.player_id, Round.n_points, Round.status).where(
+        *scope.round_conditions(), Round.status != IMPORTED)
+    if player_ids is not None:
+        query = query.where(Round.player_id.in_(list(player_ids)))
+    return query.subquery()
+
+
+def _point_stats(rounds: Any) -> Any:
+    """Per round: point count, t_ms span and a path fingerprint (sums of rounded coordinates)."""
+    return (select(BrushPoint.round_id.label("round_id"), rounds.c.player_id,
+                   func.count().label("n"),
+                   (func.max(BrushPoint.t_ms) - func.min(BrushPoint.t_ms)).label("span"),
+                   func.sum(func.round(BrushPoint.x * 1000)).label("sx"),
+                   func.sum(func.round(BrushPoint.y * 1000)).label("sy"))
+            .join(rounds, rounds.c.id == BrushPoint.round_id)
+            .group_by(BrushPoint.round_id, rounds.c.player_id)
+            .subquery())
+
+
+def _too_fast(stats: Any) -> Select[Any]:
+    return (select(stats.c.player_id, func.count())
+            .where(stats.c.n >= FAST_MIN_POINTS,
+                   stats.c.span < (stats.c.n - 1) * literal(FAST_MIN_MS_PER_POINT))
+            .group_by(stats.c.player_id))
+
+
+def _repeated(stats: Any) -> Select[Any]:
+    dupes = (select(stats.c.player_id, (func.count() - 1).label("extra"))
+             .where(stats.c.n >= REPEAT_MIN_POINTS)
+             .group_by(stats.c.player_id, stats.c.n, stats.c.sx, stats.c.sy)
+             .having(func.count() > 1).subquery())
+    return select(dupes.c.player_id, func.sum(dupes.c.extra)).group_by(dupes.c.player_id)
+
+
+def _few_points(rounds: Any) -> Select[Any]:
+    few = func.sum(case((rounds.c.n_points < FEW_POINTS, 1), else_=0))
+    total = func.count()
+    return (select(rounds.c.player_id, few, total)
+            .where(rounds.c.status != "active")
+            .group_by(rounds.c.player_id)
+            .having(and_(total >= FEW_POINTS_MIN_ROUNDS, few >= total * FEW_POINTS_FRACTION)))
+
+
+def _bursts(scope: Scope, player_ids: Iterable[int] | None) -> dict[int, Flag]:
+    """Participants whose address had a burst of new participants or rounds in some hour."""
+    hour_p = _hour(Player.created_at)
+    busy_players = (select(Player.address_hash, hour_p.label("hour"))
+                    .where(Player.address_hash.is_not(None))
+                    .group_by(Player.address_hash, hour_p)
+                    .having(func.count() >= BURST_PLAYERS_PER_HOUR))
+    hour_r = _hour(Round.started_at)
+    busy_rounds = (select(Round.address_hash, hour_r.label("hour"))
+                   .where(Round.address_hash.is_not(None), *scope.round_conditions())
+                   .group_by(Round.address_hash, hour_r)
+                   .having(func.count() >= BURST_ROUNDS_PER_HOUR))
+    busy = busy_players.union(busy_rounds).subquery()
+    members = select(Player.id).where(Player.address_hash.in_(select(busy.c.address_hash)))
+    if player_ids is not None:
+        members = members.where(Player.id.in_(list(player_ids)))
+    if scope.study is not None:
+        members = members.where(Player.id.in_(select(Round.player_id).where(*scope.round_conditions())))
+    return {pid: Flag("address_burst", "many participants or rounds from one address in an hour")
+            for pid in db.session.scalars(members)}
+
+
+def flags_for(scope: Scope, player_ids: Iterable[int] | None = None) -> dict[int, list[Flag]]:
+    """Flags by player id for everyone in ``scope`` (or only ``player_ids``, e.g. one page).
+
+    Costs a fixed number of queries whatever the data size; the point rules aggregate
+    `brush_point` in the database and only flagged player ids come back to Python."""
+    ids = None if player_ids is None else list(player_ids)
+    if ids is not None and not ids:
+        return {}
+    rounds = _scoped_rounds(scope, ids)
+    stats = _point_stats(rounds)
+    found: dict[int, list[Flag]] = {}
+
+    def add(pid: int, flag: Flag) -> None:
+        found.setdefault(pid, []).append(flag)
+
+    for pid, count in db.session.execute(_too_fast(stats)):
+        add(pid, Flag("too_fast", f"{count} round(s) brushed faster than 1 ms per point"))
+    for pid, few, total in db.session.execute(_few_points(rounds)):
+        add(pid, Flag("few_points", f"{few} of {total} rounds with fewer than {FEW_POINTS} points"))
+    for pid, extra in db.session.execute(_repeated(stats)):
+        add(pid, Flag("repeated_path", f"{extra} round(s) repeat an earlier identical path"))
+    for pid, flag in _bursts(scope, ids).items():
+        add(pid, flag)
+    return found
+
+
+def flagged_player_ids(scope: Scope) -> list[int]:
+    return sorted(flags_for(scope))

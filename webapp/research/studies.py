@@ -1,0 +1,190 @@
+"""Studies: which stimulus sets are played, with which settings, by whom (public or recruited).
+
+The research page and the CLI both go through `study_from_form`/`save_study`, so a study made
+either way is validated the same. Settings live in `Study.settings` (JSON) with the keys the game
+API reads: timer_ms, brush_fraction, rounds_per_participant, classifier,
+target_rounds_per_stimulus, steer_unreliable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+from flask import (current_app, flash, has_request_context, redirect, render_template, request,
+                   url_for)
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import StimulusSet, Study
+from . import bp
+from .auth import current_researcher, researcher_required
+
+MODES = ("public", "prolific")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@dataclass
+class StudyInput:
+    """Validated fields of a study, independent of where they came from (form or CLI)."""
+
+    slug: str
+    name: str
+    set_names: list[str]
+    mode: str = "public"
+    completion_url: str | None = None
+    consent_version: str | None = None
+    active: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def default_settings() -> dict[str, Any]:
+    """Settings of a new study: the app's game settings plus research defaults."""
+    config = current_app.config
+    return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
+            "rounds_per_participant": 20, "classifier": None, "target_rounds_per_stimulus": 10,
+            "steer_unreliable": False}
+
+
+def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge given settings over ``base``, checking each range; unknown keys are refused."""
+    settings = dict(base)
+    unknown = set(raw) - set(default_settings())
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
+              "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000)}
+    for key, (kind, low, high) in checks.items():
+        if key in raw and raw[key] not in (None, ""):
+            settings[key] = _number(raw[key], key, kind, low, high)
+    if "classifier" in raw:
+        classifier = (raw["classifier"] or "").strip() or None
+        if classifier is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", classifier):
+            raise ValueError("classifier must be a weights folder name (letters, digits, . _ -)")
+        settings["classifier"] = classifier
+    if "steer_unreliable" in raw:
+        settings["steer_unreliable"] = str(raw["steer_unreliable"]).lower() in ("1", "true", "on", "yes")
+    return settings
+
+
+def validate(data: StudyInput, existing: Study | None) -> list[StimulusSet]:
+    """Raise ValueError with a message a researcher can act on; return the chosen sets."""
+    if not SLUG_RE.match(data.slug):
+        raise ValueError("slug must be 1-64 lowercase letters, digits or '-'")
+    if not data.name.strip() or len(data.name) > 128:
+        raise ValueError("name must be 1-128 characters")
+    if data.mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    other = db.session.scalar(select(Study).where(Study.slug == data.slug))
+    if other is not None and other is not existing:
+        raise ValueError(f"a study with slug {data.slug!r} already exists")
+    if data.completion_url:
+        parsed = urlparse(data.completion_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("completion URL must be an http(s) URL")
+    if data.mode == "prolific" and not data.completion_url:
+        raise ValueError("a prolific study needs a completion URL")
+    if not data.set_names:
+        raise ValueError("choose at least one stimulus set")
+    sets = db.session.scalars(select(StimulusSet).where(StimulusSet.name.in_(data.set_names))).all()
+    missing = sorted(set(data.set_names) - {s.name for s in sets})
+    if missing:
+        raise ValueError(f"unknown stimulus sets: {', '.join(missing)}")
+    return list(sets)
+
+
+def save_study(data: StudyInput, existing: Study | None = None) -> Study:
+    """Create (or update ``existing``) after validation; commits."""
+    sets = validate(data, existing)
+    study = existing or Study(slug=data.slug)
+    if existing is None:
+        researcher = current_researcher() if has_request_context() else None
+        study.created_by = researcher.id if researcher else None
+        db.session.add(study)
+    study.slug = data.slug
+    study.name = data.name.strip()
+    study.mode = data.mode
+    study.completion_url = data.completion_url or None
+    study.consent_version = data.consent_version or current_app.config["CONSENT_VERSION"]
+    study.active = data.active
+    study.settings = data.settings
+    study.stimulus_sets = sets
+    db.session.commit()
+    return study
+
+
+def study_from_form(form: Mapping[str, Any], existing: Study | None) -> StudyInput:
+    base = existing.settings if existing else default_settings()
+    raw = {key: form.get(key) for key in default_settings() if key in form}
+    if "steer_unreliable" not in form:  # an unticked checkbox is simply absent
+        raw["steer_unreliable"] = "0"
+    return StudyInput(
+        slug=(form.get("slug") or "").strip().lower(), name=form.get("name") or "",
+        set_names=list(form.getlist("sets")) if hasattr(form, "getlist") else list(form.get("sets", [])),
+        mode=form.get("mode") or "public", completion_url=(form.get("completion_url") or "").strip() or None,
+        consent_version=(form.get("consent_version") or "").strip() or None,
+        active=bool(form.get("active")), settings=parse_settings(raw, base))
+
+
+def get_study_or_404(slug: str) -> Study:
+    return db.first_or_404(select(Study).where(Study.slug == slug))
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@researcher_required
+def index() -> Any:
+    studies = db.session.scalars(select(Study).order_by(Study.created_at.desc())).all()
+    return render_template("research/index.html", studies=studies)
+
+
+def _form_page(study: Study | None, status: int = 200) -> Any:
+    all_sets = db.session.scalars(select(StimulusSet).order_by(StimulusSet.name)).all()
+    return render_template("research/study_form.html", study=study, all_sets=all_sets,
+                           defaults=study.settings if study else default_settings(),
+                           form=request.form, modes=MODES), status
+
+
+@bp.route("/studies/new", methods=["GET", "POST"])
+@researcher_required
+def study_new() -> Any:
+    if request.method == "POST":
+        try:
+            study = save_study(study_from_form(request.form, None))
+        except ValueError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return _form_page(None, 400)
+        flash(f"Study {study.slug!r} created.", "info")
+        return redirect(url_for("research.dashboard", study=study.slug))
+    return _form_page(None)
+
+
+@bp.route("/studies/<slug>/edit", methods=["GET", "POST"])
+@researcher_required
+def study_edit(slug: str) -> Any:
+    study = get_study_or_404(slug)
+    if request.method == "POST":
+        try:
+            study = save_study(study_from_form(request.form, study), study)
+        except ValueError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return _form_page(get_study_or_404(slug), 400)
+        flash("Study saved.", "info")
+        return redirect(url_for("research.dashboard", study=study.slug))
+    return _form_page(study)

@@ -1,0 +1,56 @@
+"""Withdrawal: delete a participant and, through the database's cascades, all of their data.
+
+The `player` row is the only place a person is linked to their rounds; its foreign keys cascade
+to `round`, then `brush_point` and `guess` (ON DELETE CASCADE, enforced on SQLite by the
+`foreign_keys` pragma). Deleting that one row therefore removes the person from every table and
+every later export, and nothing about them (not even a tombstone with their id) remains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+
+from ..extensions import db
+from ..models import Player
+from . import bp
+from .auth import researcher_required
+
+
+def withdraw_player(player: Player) -> None:
+    """Delete the participant and everything they produced; commits."""
+    db.session.delete(player)
+    db.session.commit()
+
+
+def _back() -> str:
+    target = request.form.get("next") or ""
+    return target if target.startswith("/research") else url_for("research.index")
+
+
+@bp.post("/participants/<int:player_id>/withdraw")
+@researcher_required
+def researcher_withdraw(player_id: int) -> Any:
+    """A researcher carries out a withdrawal request (e.g. received through Prolific)."""
+    player = db.session.get(Player, player_id)
+    if player is None:
+        abort(404)
+    if request.form.get("confirm") != "delete":
+        flash("Type 'delete' to confirm the withdrawal.", "error")
+        return redirect(_back())
+    withdraw_player(player)
+    flash("The participant and all of their data were deleted.", "info")
+    return redirect(_back())
+
+
+@bp.post("/participants/<int:player_id>/exclude")
+@researcher_required
+def toggle_exclude(player_id: int) -> Any:
+    """Leave a participant out of exports (or take them back in); their data is kept."""
+    player = db.session.get(Player, player_id)
+    if player is None:
+        abort(404)
+    player.excluded = request.form.get("excluded") == "1"
+    db.session.commit()
+    return redirect(_back())
