@@ -1,0 +1,138 @@
+"""One-shot classifier-free guided diffusion model (CFGDM; Boutin et al., ICML 2023).
+
+A `UNet2DModel` (diffusers) predicts the noise in a drawing ``x_t`` given the timestep and an
+*exemplar* drawing stacked as a second input channel. During training the exemplar is replaced
+by the null image (all zeros, a value no real drawing has: drawings are -1 background, +1 ink)
+with probability 0.1, so the same network also predicts noise unconditionally. Sampling mixes
+the two with guidance scale gamma:
+
+    eps = (1 + gamma) * eps_cond - gamma * eps_uncond
+
+so gamma = 0 is plain conditional sampling and larger gamma follows the exemplar more closely.
+`OneShotCFGDM.sample` is the readable loop: a model, a scheduler (DDPM or DDIM), one batched
+forward per step for the conditional and unconditional predictions.
+
+Images enter as uint8 white-on-black 28x28 drawings; they are padded to 32x32 (the UNet halves
+the resolution twice) and scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+
+IMAGE_SIZE = 28
+PAD = 2  # 28 + 2 * 2 = 32
+P_UNCOND = 0.1
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "cfgdm"
+CARD_META = "cfgdm.json"
+
+
+def small_unet(channels: tuple[int, ...] = (16, 32, 64), layers_per_block: int = 1) -> UNet2DModel:
+    """The UNet used for the shipped weights (and, smaller, in tests)."""
+    return UNet2DModel(sample_size=IMAGE_SIZE + 2 * PAD, in_channels=2, out_channels=1,
+                       layers_per_block=layers_per_block, block_out_channels=channels,
+                       down_block_types=("DownBlock2D",) * len(channels),
+                       up_block_types=("UpBlock2D",) * len(channels),
+                       norm_num_groups=min(8, channels[0]))
+
+
+def to_model_space(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, 28, 28]`` -> float ``[N, 1, 32, 32]`` in [-1, 1] (padding is background)."""
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / 127.5 - 1.0
+    if x.ndim == 2:
+        x = x[None]
+    return torch.nn.functional.pad(x[:, None], (PAD, PAD, PAD, PAD), value=-1.0)
+
+
+def to_images(x: torch.Tensor) -> np.ndarray:
+    """float ``[N, 1, 32, 32]`` in [-1, 1] -> uint8 ``[N, 28, 28]``."""
+    x = x[:, 0, PAD:PAD + IMAGE_SIZE, PAD:PAD + IMAGE_SIZE]
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+class OneShotCFGDM:
+    """The UNet, its noise schedule, and guided sampling from one exemplar."""
+
+    def __init__(self, unet: UNet2DModel, num_train_timesteps: int = 1000, meta: dict[str, Any] | None = None) -> None:
+        self.unet = unet
+        self.scheduler = DDPMScheduler(num_train_timesteps=num_train_timesteps)
+        self.meta = meta or {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def to(self, device: str | torch.device) -> "OneShotCFGDM":
+        self.unet.to(device)
+        return self
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor, exemplar: torch.Tensor) -> torch.Tensor:
+        """Noise prediction for ``x_t`` given the exemplar (zeros = unconditional)."""
+        t = t.expand(x_t.shape[0]) if t.ndim == 0 else t
+        return self.unet(torch.cat([x_t, exemplar], dim=1), t).sample
+
+    def guided_eps(self, x_t: torch.Tensor, t: torch.Tensor, exemplar: torch.Tensor, gamma: float) -> torch.Tensor:
+        """(1 + gamma) * eps_cond - gamma * eps_uncond, from one batched forward."""
+        both = self.eps(torch.cat([x_t, x_t]), torch.cat([t, t]) if t.ndim else t,
+                        torch.cat([exemplar, torch.zeros_like(exemplar)]))
+        cond, uncond = both.chunk(2)
+        return (1 + gamma) * cond - gamma * uncond
+
+    @torch.no_grad()
+    def sample(self, exemplars: np.ndarray, gamma: float = 1.0, steps: int = 50, sampler: str = "ddim",
+               seed: int = 0) -> np.ndarray:
+        """New drawings "like" each exemplar: uint8 ``[N, 28, 28]``."""
+        config = self.scheduler.config
+        scheduler = (DDIMScheduler.from_config(config) if sampler == "ddim"
+                     else DDPMScheduler.from_config(config) if sampler == "ddpm" else None)
+        if scheduler is None:
+            raise ValueError("sampler must be 'ddim' or 'ddpm'")
+        scheduler.set_timesteps(steps)
+        exemplar = to_model_space(exemplars).to(self.device)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        x = torch.randn(exemplar.shape, generator=generator).to(self.device)
+        for t in scheduler.timesteps:
+            t_batch = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
+            eps = self.guided_eps(x, t_batch, exemplar, gamma)
+            x = scheduler.step(eps, t, x, generator=generator).prev_sample
+        return to_images(x)
+
+    def save_pretrained(self, out_dir: str | Path, meta: dict[str, Any] | None = None) -> None:
+        """UNet weights (safetensors) and config via diffusers, plus our metadata JSON."""
+        out = Path(out_dir)
+        self.unet.save_pretrained(out, safe_serialization=True)
+        info = {**self.meta, **(meta or {}),
+                "num_train_timesteps": self.scheduler.config.num_train_timesteps,
+                "p_uncond": P_UNCOND, "image_size": IMAGE_SIZE, "pad": PAD}
+        (out / CARD_META).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: str | Path | None = None, device: str | None = None) -> "OneShotCFGDM":
+        folder = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
+        meta_path = folder / CARD_META
+        if not meta_path.exists():
+            raise FileNotFoundError(f"no CFGDM weights in {folder} ({CARD_META} missing)")
+        meta = json.loads(meta_path.read_text())
+        unet = UNet2DModel.from_pretrained(folder)
+        from .classifier import choose_device
+
+        model = cls(unet.eval(), meta.get("num_train_timesteps", 1000), meta)
+        return model.to(choose_device(device))
+
+
+def training_loss(model: OneShotCFGDM, target: torch.Tensor, exemplar: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoising loss on a batch of (target, exemplar) pairs, dropping exemplars with p=0.1."""
+    n = target.shape[0]
+    noise = torch.randn(target.shape, generator=generator).to(target.device)
+    t = torch.randint(0, model.scheduler.config.num_train_timesteps, (n,), generator=generator).to(target.device)
+    keep = (torch.rand(n, generator=generator) >= P_UNCOND).float().to(target.device)[:, None, None, None]
+    x_t = model.scheduler.add_noise(target, noise, t)
+    pred = model.eps(x_t, t, exemplar * keep)
+    return torch.nn.functional.mse_loss(pred, noise)
