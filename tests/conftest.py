@@ -131,3 +131,11 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def shipped_classifier():
+    """The classifier shipped in ``models/weights``, on the CPU, loaded once per session."""
+    from models.classifier import load_classifier
+
+    return load_classifier(device="cpu")
