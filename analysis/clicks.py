@@ -57,7 +57,7 @@ def normalise_clicks(frame: pd.DataFrame, width: int | None = None, height: int 
     df["trial"] = df["trial"].astype(str)
     if "participant" in df.columns:
         df["participant"] = df["participant"].astype(str)
-    keep = [c for c in ("stimulus", "trial", "participant", "x", "y", "t_ms", "point_index") if c in df.columns]
+    keep = [c for c in ("stimulus", "trial", "participant", "category", "x", "y", "t_ms", "point_index") if c in df.columns]
     df = df[keep]
     order = ["stimulus", "trial"] + (["point_index"] if "point_index" in df.columns else [])
     return df.sort_values(order, kind="stable").reset_index(drop=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 
 import numpy as np
-from sqlalchemy import select
 
 from models import render
-from tests.game.conftest import consented_client, ink_points, start
+from tests.game.conftest import consented_client, start
 from webapp.extensions import db
 from webapp.models import Round
 from webapp.services.guessing import MicroBatcher
