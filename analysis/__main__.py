@@ -39,7 +39,8 @@ def _compare(args: argparse.Namespace) -> int:
     summary = run_compare(args.clicks, args.stimuli, (width, height), Path(args.out),
                           classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
-                          quick=args.quick, seed=args.seed, sources=args.sources)
+                          quick=args.quick, seed=args.seed, sources=args.sources,
+                          min_rounds=args.min_rounds)
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
     return 0
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--sources", default="human,classifier,cfgdm",
                       help="comma-separated map sources to include")
     cmp_.add_argument("--quick", action="store_true", help="small attribution settings (tests, previews)")
+    cmp_.add_argument("--min-rounds", type=int, default=None, help="drop stimuli with fewer rounds (default 4)")
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.set_defaults(func=_compare)
     return parser

@@ -1,0 +1,301 @@
+"""Human vs machine maps: the comparison behind ``python -m analysis compare``.
+
+For every stimulus with enough rounds it builds the human map, the classifier's and the CFGDM's
+attribution maps (resized, blurred and normalised like the human map), and measures
+
+- feature count and localization (area for p% of the mass, Gini, entropy, spread) per source;
+- alignment of each machine map with the human map: Spearman rho, rho / the human split-half
+  ceiling, IoU-over-thresholds AUC and earth mover's distance;
+
+then summarises them: means with bootstrap 95% CIs over stimuli and, where participants are
+known, over participants (human maps rebuilt from resampled participants), and paired Wilcoxon
+tests human vs each machine with effect sizes. Outputs: ``per_stimulus.csv``, ``summary.json``,
+``maps.npz``, figures and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from models import render
+
+from . import metrics
+from .attribution import AttributionSettings, cfgdm_maps, classifier_maps
+from .clicks import ClicksError, load_clicks
+from .maps import blur_normalize, count_map, human_map, prepare_map, rounds_by_stimulus
+from .reliability import split_half
+from .stats import bootstrap_ci, paired_test
+from .stimuli import Stimulus, at_size, load_stimuli
+
+SOURCES = ("human", "classifier", "cfgdm")
+SHAPE_METRICS = ("feature_count", "area_fraction", "gini", "entropy", "spread")
+ALIGNMENT_METRICS = ("spearman", "rho_over_ceiling", "iou_auc", "emd")
+PARTICIPANT_BOOT_BYTES = 512 * 1024 ** 2  # skip the participant bootstrap above this much memory
+
+
+@dataclass
+class CompareOptions:
+    """Everything that changes the numbers; saved into ``summary.json``."""
+
+    mass: float = 0.5  # p for feature count and area fraction
+    sigma: float | None = None  # blur in canvas pixels; None = 3% of the canvas
+    radius: float | None = None  # brush radius in canvas pixels; None = the game's
+    min_points_per_round: int = 1
+    min_rounds: int = 4
+    n_boot: int = 2000
+    n_participant_boot: int = 200
+    n_splits: int = 50
+    seed: int = 0
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "CompareOptions":
+        return cls(n_boot=200, n_participant_boot=20, n_splits=10, seed=seed,
+                   attribution=AttributionSettings.quick())
+
+
+@dataclass
+class Comparison:
+    """In-memory result: maps per source, the per-stimulus table and the summary."""
+
+    stimuli: dict[str, Stimulus]
+    canvas_images: dict[str, np.ndarray]
+    maps: dict[str, dict[str, np.ndarray]]  # source -> stimulus -> [H, W] map summing to 1
+    table: pd.DataFrame
+    summary: dict[str, Any]
+
+
+# --- machine maps ----------------------------------------------------------------------------
+
+def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, height: int, sources: list[str],
+                 options: CompareOptions, classifier_weights: str | None = None, cfgdm_weights: str | None = None,
+                 classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
+                 classifier=None, cfgdm=None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Prepared machine maps ``{source: {stimulus: map}}`` and notes on how they were made."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    notes: dict[str, Any] = {}
+    images = np.stack([at_size(stimuli[n].pixels, 28, 28) for n in names])
+    if "classifier" in sources:
+        if classifier is None:
+            from models.classifier import load_classifier
+
+            classifier = load_classifier(classifier_weights)
+        targets, target_from = [], {}
+        predicted = classifier.predict_proba(images).argmax(1)
+        for name, guess in zip(names, predicted):
+            category = stimuli[name].category
+            if category in classifier.categories:
+                targets.append(classifier.categories.index(category))
+                target_from[name] = "category"
+            else:  # unknown category: explain the classifier's own top guess
+                targets.append(int(guess))
+                target_from[name] = "top-1 guess"
+        raw = classifier_maps(classifier, images, targets, classifier_method, options.attribution)
+        out["classifier"] = {n: prepare_map(m, width, height, options.sigma) for n, m in zip(names, raw)}
+        notes["classifier"] = {"method": classifier_method, "version": classifier.version,
+                               "target": target_from,
+                               "top1_correct": {n: bool(stimuli[n].category == classifier.categories[p])
+                                                for n, p in zip(names, predicted)}}
+    if "cfgdm" in sources:
+        if cfgdm is None:
+            from models.cfgdm import OneShotCFGDM
+
+            cfgdm = OneShotCFGDM.from_pretrained(cfgdm_weights)
+        raw = cfgdm_maps(cfgdm, images, cfgdm_method, options.attribution)
+        out["cfgdm"] = {n: prepare_map(m, width, height, options.sigma) for n, m in zip(names, raw)}
+        notes["cfgdm"] = {"method": cfgdm_method, "steps": cfgdm.meta.get("steps"),
+                          "held_out_categories": len(cfgdm.meta.get("test_categories", []))}
+    notes["attribution_settings"] = {k: v for k, v in vars(options.attribution).items()}
+    return out, notes
+
+
+# --- per-stimulus metrics --------------------------------------------------------------------
+
+def shape_metrics(m: np.ndarray, drawing: np.ndarray, mass: float) -> dict[str, float]:
+    return {"feature_count": float(metrics.feature_count(m, mass)),
+            "area_fraction": metrics.area_fraction(m, mass),
+            "gini": metrics.gini(m), "entropy": metrics.entropy(m),
+            "spread": metrics.spread(m, drawing)}
+
+
+def alignment_metrics(human: np.ndarray, machine: np.ndarray, ceiling: float | None) -> dict[str, float]:
+    rho = metrics.spearman(human, machine)
+    usable = ceiling is not None and np.isfinite(ceiling) and ceiling > 0
+    return {"spearman": rho, "rho_over_ceiling": rho / ceiling if usable else float("nan"),
+            "iou_auc": metrics.iou_auc(human, machine), "emd": metrics.emd(human, machine)}
+
+
+# --- participant bootstrap -------------------------------------------------------------------
+
+def participant_bootstrap(clicks: pd.DataFrame, names: list[str], width: int, height: int, radius: float,
+                          machine: dict[str, dict[str, np.ndarray]], drawings: dict[str, np.ndarray],
+                          options: CompareOptions) -> dict[str, dict[str, list[float]]] | None:
+    """95% basic-bootstrap CIs of stimulus-mean human metrics and alignments, resampling participants.
+
+    Each participant's counted footprints are kept per stimulus; a resample adds them with the
+    participant's multiplicity, then blurs and measures as usual. None when participants are
+    unknown, fewer than 3, or the count maps would not fit in `PARTICIPANT_BOOT_BYTES`.
+    """
+    if "participant" not in clicks.columns:
+        return None
+    people = sorted(clicks["participant"].unique())
+    if len(people) < 3 or len(people) * len(names) * width * height * 8 > PARTICIPANT_BOOT_BYTES:
+        return None
+    index = {p: i for i, p in enumerate(people)}
+    counts = np.zeros((len(names), len(people), height, width))
+    for s, name in enumerate(names):
+        subset = clicks[clicks["stimulus"] == name]
+        for person, rows in subset.groupby("participant"):
+            rounds = [g[["x", "y"]].to_numpy(np.float64) for _, g in rows.groupby("trial")
+                      if len(g) >= options.min_points_per_round]
+            if rounds:
+                counts[s, index[person]] = count_map(rounds, width, height, radius)
+    def stimulus_means(weights: np.ndarray) -> dict[str, float]:
+        values: dict[str, list[float]] = {}
+        for s, name in enumerate(names):
+            raw = np.tensordot(weights, counts[s], axes=1)
+            if raw.sum() == 0:
+                continue
+            human = blur_normalize(raw, options.sigma)
+            for key, value in shape_metrics(human, drawings[name], options.mass).items():
+                values.setdefault(f"human.{key}", []).append(value)
+            for source, maps in machine.items():
+                values.setdefault(f"{source}.spearman", []).append(metrics.spearman(human, maps[name]))
+        return {key: float(np.nanmean(v)) for key, v in values.items()}
+
+    estimate = stimulus_means(np.ones(len(people)))
+    rng = np.random.default_rng(options.seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(options.n_participant_boot):
+        weights = np.bincount(rng.integers(0, len(people), len(people)), minlength=len(people)).astype(float)
+        for key, value in stimulus_means(weights).items():
+            draws.setdefault(key, []).append(value)
+    # Basic (pivotal) interval: a resample repeats some participants, which makes its maps
+    # sparser and shifts the bootstrap distribution; reflecting about the estimate cancels that.
+    return {key: [2 * estimate[key] - float(np.nanquantile(v, 0.975)), 2 * estimate[key] - float(np.nanquantile(v, 0.025))]
+            for key, v in draws.items()}
+
+
+# --- the whole comparison --------------------------------------------------------------------
+
+def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, height: int,
+            sources: list[str] | tuple[str, ...] = SOURCES, options: CompareOptions | None = None,
+            progress: Callable[[str], None] = lambda message: None, **machine_kwargs: Any) -> Comparison:
+    """Maps, per-stimulus metrics and the summary, in memory (see `run_compare` for files)."""
+    options = options or CompareOptions()
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or "human" not in sources:
+        raise ValueError(f"sources must include human and come from {', '.join(SOURCES)} (got {', '.join(sources)})")
+    radius = render.brush_radius_px(width, height) if options.radius is None else options.radius
+    rounds = rounds_by_stimulus(clicks, options.min_points_per_round, options.min_rounds)
+    names = sorted(n for n in rounds if n in stimuli)
+    missing = sorted(set(rounds) - set(stimuli))
+    if not names:
+        raise ClicksError(f"no stimulus has both at least {options.min_rounds} rounds of clicks and a drawing "
+                          f"(clicked: {len(rounds)}, drawings: {len(stimuli)})")
+    progress(f"{len(names)} stimuli; building human maps")
+    canvas_images = {n: at_size(stimuli[n].pixels, width, height) for n in names}
+    maps: dict[str, dict[str, np.ndarray]] = {
+        "human": {n: human_map(rounds[n], width, height, radius, options.sigma) for n in names}}
+    ceilings = {n: split_half(rounds[n], width, height, radius, options.n_splits, options.seed + i,
+                              options.sigma, options.min_rounds) for i, n in enumerate(names)}
+    progress("machine maps")
+    machine, notes = machine_maps(names, stimuli, width, height, [s for s in sources if s != "human"], options,
+                                  **machine_kwargs)
+    maps.update(machine)
+
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"stimulus": name, "category": stimuli[name].category, "n_rounds": len(rounds[name]),
+                               "n_points": int(sum(len(r) for r in rounds[name])), "ceiling": ceilings[name]}
+        for source in maps:
+            for key, value in shape_metrics(maps[source][name], canvas_images[name], options.mass).items():
+                row[f"{source}.{key}"] = value
+        for source in machine:
+            for key, value in alignment_metrics(maps["human"][name], maps[source][name], ceilings[name]).items():
+                row[f"{source}.{key}"] = value
+        rows.append(row)
+    table = pd.DataFrame(rows)
+
+    progress("statistics")
+    summary = summarise(table, list(maps), options)
+    boot = participant_bootstrap(clicks[clicks["stimulus"].isin(names)], names, width, height, radius,
+                                 machine, canvas_images, options)
+    summary["participant_ci"] = boot
+    summary.update(n_stimuli=len(names), canvas=[width, height], radius_px=radius,
+                   sigma_px=options.sigma if options.sigma is not None else 0.03 * max(width, height),
+                   stimuli_without_drawing=missing, machines=notes,
+                   n_participants=int(clicks["participant"].nunique()) if "participant" in clicks.columns else None,
+                   options={k: v for k, v in vars(options).items() if k != "attribution"})
+    return Comparison({n: stimuli[n] for n in names}, canvas_images, maps, table, summary)
+
+
+def summarise(table: pd.DataFrame, sources: list[str], options: CompareOptions) -> dict[str, Any]:
+    """Per source: mean and stimulus-bootstrap CI of every metric; paired tests human vs machines."""
+    out: dict[str, Any] = {"sources": {}, "tests": {}, "mass": options.mass}
+    for source in sources:
+        entry = {}
+        for key in SHAPE_METRICS + (ALIGNMENT_METRICS if source != "human" else ()):
+            column = f"{source}.{key}"
+            if column in table:
+                entry[key] = bootstrap_ci(table[column], None, options.n_boot, seed=options.seed)
+        out["sources"][source] = entry
+    ceiling = table["ceiling"].astype(float)
+    out["human_ceiling"] = bootstrap_ci(ceiling, None, options.n_boot, seed=options.seed)
+    for source in sources:
+        if source == "human":
+            continue
+        out["tests"][source] = {key: paired_test(table[f"human.{key}"], table[f"{source}.{key}"])
+                                for key in SHAPE_METRICS}
+    return out
+
+
+def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple[int, int], out: Path,
+                classifier_weights: str | None = None, cfgdm_weights: str | None = None,
+                classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
+                quick: bool = False, seed: int = 0, sources: str | list[str] = "human,classifier,cfgdm",
+                min_rounds: int | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """The CLI's work: load, compare, and write CSV, JSON, maps, figures and the HTML report."""
+    from .plots import save_figures
+    from .report import write_report
+
+    width, height = canvas
+    clicks = load_clicks(clicks_path, width, height)
+    stimuli = load_stimuli(stimuli_path)
+    options = CompareOptions.quick(seed) if quick else CompareOptions(seed=seed)
+    if min_rounds is not None:
+        options.min_rounds = min_rounds
+    wanted = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else list(sources)
+    result = compare(clicks, stimuli, width, height, wanted, options, progress,
+                     classifier_weights=classifier_weights, cfgdm_weights=cfgdm_weights,
+                     classifier_method=classifier_method, cfgdm_method=cfgdm_method)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "per_stimulus.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(_jsonable(result.summary), indent=2) + "\n")
+    np.savez_compressed(out / "maps.npz", **{f"{source}/{name}": m for source, by in result.maps.items()
+                                             for name, m in by.items()})
+    figures = save_figures(result, out)
+    write_report(result, out, figures, {"clicks": str(clicks_path), "stimuli": str(stimuli_path)})
+    return result.summary
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN becomes null so the JSON is standard."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
