@@ -34,8 +34,23 @@ def test_count_map_blocks_match_one_pass(monkeypatch):
     rng = np.random.default_rng(0)
     rounds = [rng.uniform(0, 16, (5, 2)) for _ in range(30)]
     whole = maps.count_map(rounds, 16, 16, 2.0)
-    monkeypatch.setattr(maps, "BUFFER_PIXELS", 16 * 16 * 4)  # force many blocks
+    monkeypatch.setattr(maps, "CHUNK", 7)  # blocks smaller than one round, and between rounds
     assert np.array_equal(maps.count_map(rounds, 16, 16, 2.0), whole)
+
+
+def test_count_map_equals_summed_brush_masks():
+    rng = np.random.default_rng(5)
+    rounds = [rng.uniform(-4, 40, (rng.integers(0, 60), 2)) for _ in range(80)]
+    radii = rng.uniform(0.3, 9.0, len(rounds))
+    for width, height in [(28, 28), (37, 19)]:
+        expected = sum(brush_mask(p, width, height, r).astype(int) for p, r in zip(rounds, radii))
+        assert np.array_equal(count_map(rounds, width, height, radii), expected)
+        same_radius = sum(brush_mask(p, width, height, 4.5).astype(int) for p in rounds)
+        assert np.array_equal(count_map(rounds, width, height, 4.5), same_radius)
+    # points exactly on pixel-centre distances (where sqrt rounding could flip a pixel)
+    grid = [np.array([[10.5, 10.5], [12.0, 10.5]]), np.array([[3.5, 4.5]])]
+    assert np.array_equal(count_map(grid, 20, 20, 2.0),
+                          sum(brush_mask(p, 20, 20, 2.0).astype(int) for p in grid))
 
 
 def test_human_map_is_blurred_and_sums_to_one():

@@ -1,0 +1,38 @@
+"""``python -m benchmarks [name ...] [--quick]``: run the benchmarks (all by default)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+
+import torch
+
+BENCHMARKS = ("maps", "attribution", "guessing")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help=f"any of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(json.dumps({"python": platform.python_version(), "torch": torch.__version__, "device": device,
+                      "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+                      "cpu_threads": torch.get_num_threads()}))
+    results = {}
+    for name in args.names:
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        results[name] = module.main(quick=args.quick, device=device)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
