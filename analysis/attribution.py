@@ -70,6 +70,28 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+def _attribute(forward: nn.Module, x: torch.Tensor, method: str, settings: AttributionSettings, stdev: float,
+               target: torch.Tensor | None = None, extra: tuple | None = None) -> torch.Tensor:
+    """One captum method on ``forward`` from the zero baseline; non-negative, shaped like ``x``.
+
+    Gradient methods take absolute values; occlusion keeps only the drop it causes.
+    """
+    if method == "integrated_gradients":
+        return IntegratedGradients(forward).attribute(x, baselines=torch.zeros_like(x), target=target,
+                                                      additional_forward_args=extra, n_steps=settings.n_steps).abs()
+    if method == "saliency":
+        return Saliency(forward).attribute(x, target=target, additional_forward_args=extra, abs=True)
+    if method == "smoothgrad":
+        return NoiseTunnel(Saliency(forward)).attribute(x, nt_type="smoothgrad", nt_samples=settings.nt_samples,
+                                                        stdevs=stdev, target=target, additional_forward_args=extra,
+                                                        abs=True)
+    window = (1, settings.occlusion_window, settings.occlusion_window)
+    return Occlusion(forward).attribute(x, sliding_window_shapes=window,
+                                        strides=(1, settings.occlusion_stride, settings.occlusion_stride),
+                                        baselines=0.0, target=target, additional_forward_args=extra,
+                                        perturbations_per_eval=OCCLUSION_PER_EVAL).clamp_min(0)
+
+
 # --- classifier -------------------------------------------------------------------------------
 
 def _last_conv_block(module: nn.Module) -> nn.Module:
@@ -97,24 +119,13 @@ def classifier_maps(classifier, images: np.ndarray, targets: Sequence[int], meth
     torch.manual_seed(settings.seed)
     out = []
     for part in _chunks(len(x_all), settings.batch_size):
-        x, target = x_all[part].clone().requires_grad_(True), target_all[part]
-        if method == "integrated_gradients":
-            attr = IntegratedGradients(module).attribute(x, baselines=torch.zeros_like(x), target=target,
-                                                         n_steps=settings.n_steps).abs()
-        elif method == "saliency":
-            attr = Saliency(module).attribute(x, target=target, abs=True)
-        elif method == "smoothgrad":
-            attr = NoiseTunnel(Saliency(module)).attribute(x, nt_type="smoothgrad", nt_samples=settings.nt_samples,
-                                                           stdevs=settings.nt_stdev, target=target, abs=True)
-        elif method == "gradcam":
-            cam = LayerGradCam(module, _last_conv_block(module)).attribute(x, target=target, relu_attributions=True)
+        x = x_all[part].clone().requires_grad_(True)
+        if method == "gradcam":
+            cam = LayerGradCam(module, _last_conv_block(module)).attribute(x, target=target_all[part],
+                                                                           relu_attributions=True)
             attr = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear").clamp_min(0)
         else:
-            window = (1, settings.occlusion_window, settings.occlusion_window)
-            attr = Occlusion(module).attribute(x, sliding_window_shapes=window,
-                                               strides=(1, settings.occlusion_stride, settings.occlusion_stride),
-                                               baselines=0.0, target=target,
-                                               perturbations_per_eval=OCCLUSION_PER_EVAL).clamp_min(0)
+            attr = _attribute(module, x, method, settings, settings.nt_stdev, target=target_all[part])
         out.append(attr.detach()[:, 0].float().cpu().numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 28, 28), np.float32)
 
@@ -183,22 +194,9 @@ def cfgdm_maps(model: OneShotCFGDM, images: np.ndarray, method: str = "integrate
     out = []
     for part in _chunks(len(exemplars), settings.batch_size):
         e = exemplars[part].clone().requires_grad_(True)
-        extra = (x_t[part], t[part], eps_uncond[part])
-        if method == "integrated_gradients":
-            attr = IntegratedGradients(signal).attribute(e, baselines=torch.zeros_like(e), additional_forward_args=extra,
-                                                         n_steps=settings.n_steps).abs()
-        elif method == "saliency":
-            attr = Saliency(signal).attribute(e, additional_forward_args=extra, abs=True)
-        elif method == "smoothgrad":
-            attr = NoiseTunnel(Saliency(signal)).attribute(e, nt_type="smoothgrad", nt_samples=settings.nt_samples,
-                                                           stdevs=2 * settings.nt_stdev, additional_forward_args=extra,
-                                                           abs=True)
-        else:
-            window = (1, settings.occlusion_window, settings.occlusion_window)
-            attr = Occlusion(signal).attribute(e, sliding_window_shapes=window,
-                                               strides=(1, settings.occlusion_stride, settings.occlusion_stride),
-                                               baselines=0.0, additional_forward_args=extra,
-                                               perturbations_per_eval=OCCLUSION_PER_EVAL).clamp_min(0)
+        # model space spans [-1, 1], twice the classifier's [0, 1]: scale SmoothGrad's noise alike
+        attr = _attribute(signal, e, method, settings, 2 * settings.nt_stdev,
+                          extra=(x_t[part], t[part], eps_uncond[part]))
         out.append(_crop(attr))
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 28, 28), np.float32)
 

@@ -10,19 +10,19 @@
 //   recordRound(slug, roundId, pointsSent);      // after each round has ended and drained
 //   if (isFinished(st)) location.assign(await completeStudy(slug));
 
+import { api, ApiError } from "./api.js";
+
 const KEY = (slug) => `da.study.${slug}.sent.v1`;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
+/** `api()` with the answer's status instead of an exception (200 stands for any success). */
 async function json(method, url, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+  try {
+    return { status: 200, data: await api(method, url, body) };
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, data: err.body };
+    throw err;  // a network failure (TypeError): the caller retries
   }
-  const res = await fetch(url, init);
-  let data = null;
-  try { data = await res.json(); } catch (_) { /* no JSON body */ }
-  return { status: res.status, data };
 }
 
 /** The participant's progress: GET /study/<slug>/state (403 when not a participant). */
