@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend first: works without a display)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt  # without a display matplotlib falls back to Agg by itself
+import numpy as np
 
 SOURCE_COLOURS = {"human": "#1b9e77", "classifier": "#d95f02", "cfgdm": "#7570b3"}
 METRIC_LABELS = {"feature_count": "features (50% mass)", "area_fraction": "area for 50% mass",
