@@ -148,3 +148,13 @@ def test_shipped_weights_load_and_hold_out_their_test_categories() -> None:
     assert not set(meta["test_categories"]) & set(meta["train_categories"])
     out = model.sample(drawings(1), gamma=1.0, steps=3)
     assert out.shape == (1, 28, 28)
+
+
+def test_evaluation_compares_samples_with_own_and_other_exemplars() -> None:
+    from models.evaluate_cfgdm import evaluate
+
+    result = evaluate(tiny_model(), drawings(3), gammas=[0.0, 2.0], samples_per=1, steps=2)
+    assert set(result) == {"0", "2"}
+    for row in result.values():
+        assert 0 <= row["closer_to_own"] <= 1
+        assert -1 <= row["other_exemplars"] <= 1 and -1 <= row["own_exemplar"] <= 1
