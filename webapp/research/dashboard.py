@@ -226,9 +226,7 @@ def stimulus_map(stimulus_id: int) -> Response:
     """The stimulus with its current human map drawn over it."""
     from .maps_export import heatmap_png
 
-    stimulus = db.session.get(Stimulus, stimulus_id)
-    if stimulus is None:
-        abort(404)
+    stimulus = db.get_or_404(Stimulus, stimulus_id)
     scope = _scope()
     png = heatmap_png(Scope(scope.study, scope.start, scope.end), stimulus)
     response = Response(png, mimetype="image/png")

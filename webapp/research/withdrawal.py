@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 
 from ..extensions import db
 from ..models import Player
@@ -33,9 +33,7 @@ def _back() -> str:
 @researcher_required
 def researcher_withdraw(player_id: int) -> Any:
     """A researcher carries out a withdrawal request (e.g. received through Prolific)."""
-    player = db.session.get(Player, player_id)
-    if player is None:
-        abort(404)
+    player = db.get_or_404(Player, player_id)
     if request.form.get("confirm") != "delete":
         flash("Type 'delete' to confirm the withdrawal.", "error")
         return redirect(_back())
@@ -48,9 +46,7 @@ def researcher_withdraw(player_id: int) -> Any:
 @researcher_required
 def toggle_exclude(player_id: int) -> Any:
     """Leave a participant out of exports (or take them back in); their data is kept."""
-    player = db.session.get(Player, player_id)
-    if player is None:
-        abort(404)
+    player = db.get_or_404(Player, player_id)
     player.excluded = request.form.get("excluded") == "1"
     db.session.commit()
     return redirect(_back())
