@@ -40,7 +40,8 @@ def _compare(args: argparse.Namespace) -> int:
                           classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
                           quick=args.quick, seed=args.seed, sources=args.sources,
-                          min_rounds=args.min_rounds)
+                          overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
+                                     "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
     return 0
@@ -76,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
                       help="comma-separated map sources to include")
     cmp_.add_argument("--quick", action="store_true", help="small attribution settings (tests, previews)")
     cmp_.add_argument("--min-rounds", type=int, default=None, help="drop stimuli with fewer rounds (default 4)")
+    cmp_.add_argument("--min-points", type=int, default=None, help="drop rounds with fewer points (default 1)")
+    cmp_.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
+    cmp_.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
+    cmp_.add_argument("--mass", type=float, default=None,
+                      help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.set_defaults(func=_compare)
     return parser

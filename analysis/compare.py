@@ -260,8 +260,11 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
                 classifier_weights: str | None = None, cfgdm_weights: str | None = None,
                 classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
                 quick: bool = False, seed: int = 0, sources: str | list[str] = "human,classifier,cfgdm",
-                min_rounds: int | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """The CLI's work: load, compare, and write CSV, JSON, maps, figures and the HTML report."""
+                overrides: dict[str, Any] | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """The CLI's work: load, compare, and write CSV, JSON, maps, figures and the HTML report.
+
+    ``overrides`` sets `CompareOptions` fields (None values keep the defaults).
+    """
     from .plots import save_figures
     from .report import write_report
 
@@ -269,8 +272,11 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
     clicks = load_clicks(clicks_path, width, height)
     stimuli = load_stimuli(stimuli_path)
     options = CompareOptions.quick(seed) if quick else CompareOptions(seed=seed)
-    if min_rounds is not None:
-        options.min_rounds = min_rounds
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            setattr(options, key, value)
+    if not 0 < options.mass < 1:
+        raise ValueError(f"--mass must be between 0 and 1 (got {options.mass})")
     wanted = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else list(sources)
     result = compare(clicks, stimuli, width, height, wanted, options, progress,
                      classifier_weights=classifier_weights, cfgdm_weights=cfgdm_weights,

@@ -152,3 +152,18 @@ def test_the_notebook_runs_on_the_repository_data() -> None:
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "3456 points" in text and "12 drawings" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+
+
+def test_compare_cli_options_reach_the_analysis(tmp_path: Path) -> None:
+    common = ["compare", "--clicks", str(EXAMPLES / "simulated_clicks.csv"), "--stimuli", str(EXAMPLES / "stimuli"),
+              "--canvas", "28", "--quick", "--sources", "human,classifier"]
+    done = run_cli(*common, "--out", str(tmp_path / "a"), "--sigma", "0", "--mass", "0.8", "--radius", "3",
+                   "--min-points", "5")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["sigma_px"] == 0 and summary["radius_px"] == 3 and summary["mass"] == 0.8
+    assert summary["options"]["min_points_per_round"] == 5
+    done = run_cli(*common, "--out", str(tmp_path / "b"), "--min-rounds", "13")
+    assert done.returncode == 2 and "at least 13 rounds" in done.stderr
+    done = run_cli(*common, "--out", str(tmp_path / "c"), "--mass", "1.5")
+    assert done.returncode == 2 and "--mass" in done.stderr
