@@ -206,3 +206,24 @@ def test_stimuli_page_shows_maps_and_reliability(app, research_client):
 
     picture = Image.open(io.BytesIO(image.data))
     assert picture.size == (252, 252) and picture.mode == "RGB"
+
+
+def test_the_analysis_reads_the_exported_clicks_file(research_client, seeded, tmp_path):
+    """The clicks.csv a researcher downloads is the analysis' input: same maps as maps.npz."""
+    import numpy as np
+
+    from analysis.clicks import load_clicks
+    from analysis.maps import maps_from_clicks
+    from analysis.reliability import reliability_table
+
+    path = tmp_path / "clicks.csv"
+    path.write_bytes(research_client.get("/research/export/clicks?study=pilot").data)
+    clicks = load_clicks(path, 28, 28)
+    assert {"stimulus", "trial", "participant", "category", "x", "y", "t_ms"} <= set(clicks.columns)
+    maps = np.load(io.BytesIO(research_client.get("/research/export/maps?study=pilot").data))
+    ours = maps_from_clicks(clicks, 28, 28)
+    assert ours and {f"test-set/{k}" for k in ours} == {f for f in maps.files if not f.endswith(".n_rounds")}
+    for key, value in ours.items():
+        np.testing.assert_allclose(value, maps[f"test-set/{key}"], rtol=1e-6, atol=1e-9)
+    table, summary = reliability_table(clicks, 28, 28, min_rounds=2)
+    assert summary["n_stimuli"] == len(table) > 0 and summary["grouped_by"] == "participant"
