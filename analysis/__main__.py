@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     rel = sub.add_parser("reliability", help="split-half reliability of human maps")
     rel.add_argument("--clicks", required=True, help="clicks CSV (stimulus, trial|round, x, y[, participant, t_ms])")
     rel.add_argument("--canvas", required=True, help="W or WxH of the stimuli's pixel frame")
-    rel.add_argument("--out", default="reliability_per_stimulus.csv")
+    rel.add_argument("--out", default="out/reliability_per_stimulus.csv", help="per-stimulus CSV (default %(default)s)")
     rel.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
     rel.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
     rel.add_argument("--splits", type=int, default=50)
