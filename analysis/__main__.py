@@ -4,6 +4,8 @@
   printed is a JSON summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
 - ``compare --clicks FILE --stimuli PATH --canvas W[xH] --out DIR``: human vs machine maps,
   metrics, statistics, figures and an HTML report.
+- ``originality [--gammas 0,1,2,4] --out DIR``: originality vs recognizability of the CFGDM's
+  one-shot samples on held-out categories, with the human reference.
 """
 
 from __future__ import annotations
@@ -47,6 +49,29 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _originality(args: argparse.Namespace) -> int:
+    from models.cfgdm import OneShotCFGDM
+
+    from .compare import jsonable
+    from .studies.originality import cfgdm_generator, load_critic, load_heldout, plot, sweep
+
+    drawings, categories = load_heldout(args.heldout, args.categories)
+    critic = load_critic(args.critic_weights)
+    model = OneShotCFGDM.from_pretrained(args.cfgdm_weights)
+    gammas = [float(g) for g in args.gammas.split(",")]
+    summary, per_category = sweep(cfgdm_generator(model, args.steps), critic, drawings, categories, gammas,
+                                  args.samples, args.seed, n_boot=200 if args.quick else 2000)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "originality_recognizability.csv", index=False)
+    per_category.to_csv(out / "per_category.csv", index=False)
+    plot(summary, out / "originality_recognizability.png")
+    print(summary.round(4).to_string(index=False))
+    print(json.dumps(jsonable({"chance": summary.attrs["chance"], "n_categories": len(categories),
+                                "points": summary.to_dict(orient="records")})))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +109,19 @@ def _parser() -> argparse.ArgumentParser:
                       help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.set_defaults(func=_compare)
+
+    ori = sub.add_parser("originality", help="originality vs recognizability of CFGDM samples (Boutin et al. 2022)")
+    ori.add_argument("--out", default="out/originality")
+    ori.add_argument("--heldout", default=None, help="npz of held-out drawings (default data/oneshot/heldout40.npz)")
+    ori.add_argument("--categories", type=int, default=None, help="use only the first N categories")
+    ori.add_argument("--cfgdm-weights", default=None)
+    ori.add_argument("--critic-weights", default=None)
+    ori.add_argument("--gammas", default="0,0.5,1,2,4")
+    ori.add_argument("--samples", type=int, default=5, help="samples per exemplar and gamma")
+    ori.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    ori.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
+    ori.add_argument("--seed", type=int, default=0)
+    ori.set_defaults(func=_originality)
     return parser
 
 

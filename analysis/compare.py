@@ -284,7 +284,7 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out / "per_stimulus.csv", index=False)
-    (out / "summary.json").write_text(json.dumps(_jsonable(result.summary), indent=2) + "\n")
+    (out / "summary.json").write_text(json.dumps(jsonable(result.summary), indent=2) + "\n")
     np.savez_compressed(out / "maps.npz", **{f"{source}/{name}": m for source, by in result.maps.items()
                                              for name, m in by.items()})
     figures = save_figures(result, out)
@@ -292,12 +292,12 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
     return result.summary
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """NaN becomes null so the JSON is standard."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return None if not np.isfinite(value) else float(value)
     if isinstance(value, np.integer):

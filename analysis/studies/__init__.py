@@ -1,0 +1,1 @@
+"""The studies behind the project, each reproducible from the package (see `originality`)."""
