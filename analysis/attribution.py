@@ -36,6 +36,8 @@ from torch import nn
 
 from models.cfgdm import PAD, OneShotCFGDM, to_model_space
 
+from .stimuli import at_size
+
 CLASSIFIER_METHODS = ("integrated_gradients", "saliency", "smoothgrad", "gradcam", "occlusion")
 CFGDM_METHODS = ("integrated_gradients", "saliency", "smoothgrad", "occlusion")
 OCCLUSION_PER_EVAL = 16  # occluded copies evaluated in one forward pass
@@ -174,6 +176,12 @@ def guidance_states(model: OneShotCFGDM, exemplars: torch.Tensor, settings: Attr
     return x_t, t, eps_uncond
 
 
+def _at_28(images: np.ndarray) -> np.ndarray:
+    """Exemplars at the CFGDM's 28x28 resolution (area-averaged like the classifier input)."""
+    images = np.asarray(images)
+    return np.stack([at_size(im, 28, 28) for im in (images[None] if images.ndim == 2 else images)])
+
+
 def _crop(attr: torch.Tensor) -> np.ndarray:
     return attr.detach()[:, 0, PAD:-PAD, PAD:-PAD].float().cpu().numpy()
 
@@ -188,7 +196,7 @@ def cfgdm_maps(model: OneShotCFGDM, images: np.ndarray, method: str = "integrate
     settings = settings or AttributionSettings()
     model.unet.eval()
     signal = GuidanceSignal(model)
-    exemplars = to_model_space(_as_28(np.asarray(images))).to(model.device)
+    exemplars = to_model_space(_at_28(images)).to(model.device)
     x_t, t, eps_uncond = guidance_states(model, exemplars, settings)
     torch.manual_seed(settings.seed)
     out = []
@@ -213,7 +221,7 @@ def cfgdm_maps_per_sample(model: OneShotCFGDM, images: np.ndarray, method: str =
     if method not in ("integrated_gradients", "occlusion", "saliency"):
         raise ValueError("the per-sample reference covers integrated_gradients, saliency and occlusion")
     signal = GuidanceSignal(model)
-    exemplars = to_model_space(_as_28(np.asarray(images))).to(model.device)
+    exemplars = to_model_space(_at_28(images)).to(model.device)
     x_t, t, eps_uncond = guidance_states(model, exemplars, settings)
     maps = []
     for i in range(len(exemplars)):
@@ -238,14 +246,3 @@ def cfgdm_maps_per_sample(model: OneShotCFGDM, images: np.ndarray, method: str =
         mean = torch.stack(per_state).mean(0)
         maps.append(_crop(mean.clamp_min(0) if method == "occlusion" else mean.abs()))
     return np.concatenate(maps).astype(np.float32)
-
-
-def _as_28(images: np.ndarray) -> np.ndarray:
-    """Exemplars at the CFGDM's 28x28 resolution (area-averaged like the classifier input)."""
-    from models.render import area_resize
-
-    if images.ndim == 2:
-        images = images[None]
-    if images.shape[1:] == (28, 28):
-        return images.astype(np.uint8)
-    return np.clip(np.round(area_resize(images.astype(np.float32), 28, 28)), 0, 255).astype(np.uint8)

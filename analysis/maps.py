@@ -11,7 +11,7 @@ compared on equal terms.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -22,7 +22,7 @@ from models import render
 DEFAULT_BLUR_FRACTION = 0.03
 #: the kernel is cut at this many sigmas
 BLUR_TRUNCATE = 3.0
-#: points per vectorised chunk: bounds memory at about chunk * (2r+3)^2 * 8 bytes
+#: points per vectorised chunk: bounds memory at about chunk * (2r+3) pixel runs
 CHUNK = 100_000
 
 
@@ -30,43 +30,24 @@ def default_sigma(width: int, height: int) -> float:
     return DEFAULT_BLUR_FRACTION * max(width, height)
 
 
-def footprint_keys(points: np.ndarray, round_ids: np.ndarray, width: int, height: int,
-                   radius: float | np.ndarray) -> Iterator[np.ndarray]:
-    """``round_id * H * W + pixel`` keys of the pixels each point revealed, chunk by chunk.
-
-    Vectorised form of `render.brush_mask`: every point tests the pixels of its bounding box
-    (``2 * ceil(r) + 3`` per axis) with the same rule. Keys may repeat (overlapping discs of one
-    round); callers set bits, so repeats are harmless and no sort is needed.
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    rid = np.asarray(round_ids, dtype=np.int64).reshape(-1)
-    radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), rid.shape)
-    if pts.shape[0] == 0:
-        return
-    k = 2 * int(np.ceil(radii.max())) + 3
-    offsets = np.arange(k) - k // 2
-    for start in range(0, len(pts), CHUNK):
-        x = pts[start:start + CHUNK, 0, None, None]
-        y = pts[start:start + CHUNK, 1, None, None]
-        r = radii[start:start + CHUNK, None, None]
-        cols = np.floor(x).astype(np.int64) + offsets[None, None, :]
-        rows = np.floor(y).astype(np.int64) + offsets[None, :, None]
-        inside = ((cols + 0.5 - x) ** 2 + (rows + 0.5 - y) ** 2 <= r * r)
-        inside &= (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
-        cols, rows = np.broadcast_arrays(cols, rows)
-        owner = np.broadcast_to(rid[start:start + CHUNK, None, None], inside.shape)
-        yield (owner[inside] * height + rows[inside]) * width + cols[inside]
-
-
 def round_footprints(points_per_round: Sequence[np.ndarray], width: int, height: int,
                      radii: float | Sequence[float]) -> np.ndarray:
-    """Boolean ``[R, H, W]``: the footprint of each round."""
-    out = np.zeros((len(points_per_round), height, width), dtype=bool)
+    """Boolean ``[R, H, W]``: the footprint of each round.
+
+    The same pixel runs as `count_map` (`_row_spans`), marked per round in a difference array,
+    so footprints and counts share one implementation of the brush rule.
+    """
+    n_rounds = len(points_per_round)
+    diff = np.zeros(n_rounds * height * (width + 1), dtype=np.int32)
     pts, rid, rad = _flatten(points_per_round, radii)
-    flat = out.reshape(-1)
-    for keys in footprint_keys(pts, rid, width, height, rad):
-        flat[keys] = True
-    return out
+    for first in range(0, len(pts), CHUNK):
+        part = slice(first, first + CHUNK)
+        owner, rows, lo, hi = _row_spans(pts[part], rid[part], rad[part], width, height)
+        line = (owner * height + rows) * (width + 1)
+        np.add.at(diff, line + lo, 1)
+        np.add.at(diff, line + hi + 1, -1)
+    covered = np.cumsum(diff.reshape(n_rounds, height, width + 1), axis=2, dtype=np.int32)[:, :, :width]
+    return covered > 0
 
 
 def _xy(points: np.ndarray) -> np.ndarray:
