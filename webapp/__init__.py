@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from flask import Flask
 
 from . import config as config_module
-from .extensions import csrf, db, migrate
+from .addresses import install_proxy_fix
+from .extensions import csrf, db, limiter, migrate
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,6 +32,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(repo / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    limiter.init_app(app)
+    install_proxy_fix(app)
 
     from .database import configure_engine_events
     with app.app_context():

@@ -53,6 +53,14 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Micro-batching: wait at most this long to gather concurrent guess requests.
         "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 5.0),
         "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 64),
+        # Reverse proxies of our own in front of the app whose X-Forwarded-For is believed
+        # (0: none, the header is ignored). See webapp/addresses.py.
+        "TRUSTED_PROXY_HOPS": _int("DA_TRUSTED_PROXY_HOPS", 0),
+        # Rate-limit counters (Flask-Limiter). memory:// counts per process; use a shared store
+        # (e.g. redis://127.0.0.1:6379) when running several gunicorn workers.
+        "RATELIMIT_STORAGE_URI": os.environ.get("DA_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": os.environ.get("DA_RATELIMIT_ENABLED", "1") != "0",
+        "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 365 * 24 * 3600,

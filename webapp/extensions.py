@@ -1,9 +1,12 @@
 """Flask extensions, created unbound so the app factory can attach them (Flask's usual pattern)."""
 
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+
+from .addresses import client_address
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -17,3 +20,7 @@ NAMING = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 csrf = CSRFProtect()
+# Rate limits: storage comes from RATELIMIT_STORAGE_URI (memory:// for one process; a shared
+# store such as redis:// when several gunicorn workers must count together). Routes opt in with
+# @limiter.limit(...); there are no default limits.
+limiter = Limiter(key_func=client_address)

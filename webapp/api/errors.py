@@ -48,12 +48,13 @@ def _http_error(exc: HTTPException):
 
 
 def register_app_handlers(app) -> None:  # noqa: ANN001 - Flask app
-    """404/405/413 for /api paths are raised before a blueprint is chosen; answer them in JSON."""
+    """404/405/413 for /api paths are raised before a blueprint is chosen, and 429 may come from a
+    rate limit on any route; answer them in JSON."""
 
     def handler(exc: HTTPException):
         if request.path.startswith("/api/"):
             return error_response(exc.description or exc.name, exc.code or 400)
         return exc
 
-    for code in (404, 405, 413):
+    for code in (404, 405, 413, 429):
         app.register_error_handler(code, handler)

@@ -29,8 +29,9 @@ def generate_pseudonym(rng: random.Random | None = None) -> str:
 
 def address_hash(request: Request) -> str | None:
     """Salted SHA-256 of the client address: lets quality checks spot bursts from one address
-    without storing the address itself."""
-    address = request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip()
+    without storing the address itself. ``X-Forwarded-For`` counts only behind trusted proxies
+    (``webapp/addresses.py`` rewrites ``remote_addr`` then)."""
+    address = request.remote_addr
     if not address:
         return None
     salt = current_app.config["SECRET_KEY"]
