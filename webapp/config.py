@@ -53,6 +53,8 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Micro-batching: wait at most this long to gather concurrent guess requests.
         "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 5.0),
         "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 64),
+        # Benchmarks only: serve the micro-batcher's counters at /_bench/stats (off = no route).
+        "EXPOSE_STATS": os.environ.get("DA_EXPOSE_STATS") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 365 * 24 * 3600,

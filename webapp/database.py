@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 
@@ -19,3 +19,25 @@ def configure_engine_events(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+def begin_write() -> None:
+    """End the session's current unit of work and open a transaction that is going to write.
+
+    On SQLite this is ``BEGIN IMMEDIATE``: the database's write lock is taken now, waiting up to
+    the busy timeout for it. A deferred transaction that has already read and later tries to
+    write fails at once with "database is locked" when another writer committed in between
+    (its snapshot is stale and SQLite cannot wait that out), and it could have acted on stale
+    reads (lost updates, duplicate inserts). Taking the lock first makes every read in the
+    transaction current. Keep such transactions short: never run the classifier inside one.
+
+    PostgreSQL needs nothing here: writers lock the rows they change (``SELECT ... FOR
+    UPDATE``, atomic ``UPDATE``s) and do not block readers.
+    """
+    from .extensions import db
+
+    db.session.commit()
+    if db.session.get_bind().dialect.name == "sqlite":
+        # pysqlite (legacy transaction control) opens its own deferred transaction only
+        # before a write statement; an explicit BEGIN IMMEDIATE replaces it.
+        db.session.execute(text("BEGIN IMMEDIATE"))
