@@ -76,7 +76,9 @@ def round_mask(round_id: str, width: int, height: int, radius: float, n_before: 
     points back from the database (call it outside any write transaction: it is a plain read).
     """
     base = _masks.get(round_id, n_before)
-    if base is None:
+    if base is None and n_before == 0:
+        base = np.zeros((height, width), dtype=bool)
+    elif base is None:
         stored = db.session.execute(select(BrushPoint.x, BrushPoint.y)
                                     .where(BrushPoint.round_id == round_id, BrushPoint.idx < n_before)
                                     .order_by(BrushPoint.idx)).all()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from flask import current_app
-from sqlalchemy import case, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import render
@@ -297,8 +297,10 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
         db.session.commit()
         return rnd
     now = utcnow()
-    db.session.add_all(BrushPoint(round_id=rnd.id, idx=stored + i, x=x, y=y, t_ms=t, received_at=now)
-                       for i, (x, y, t) in enumerate(new))
+    # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
+    db.session.execute(insert(BrushPoint), [
+        {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
+        for i, (x, y, t) in enumerate(new)])
     rnd.n_points = stored + len(new)
     question = _Question.of(rnd, stored, new) if rnd.status == "active" else None
     db.session.commit()
