@@ -100,7 +100,8 @@ class Player:
         self.base_url = base_url
         self.recorder = recorder
         self.http = requests.Session()
-        self.rounds: dict[str, RoundRecord] = {}
+        self.rounds: dict[str, RoundRecord] = {}  # rounds the server acknowledged
+        self.round_ids_tried: set[str] = set()  # every id this player ever posted
         self.failures = 0
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class Player:
 
     def play_round(self, deadline: float) -> None:
         round_id = str(uuid.uuid4())
+        self.round_ids_tried.add(round_id)
         answer = self.retry("POST", "/api/rounds", {"round_id": round_id}, deadline)
         if answer is None or answer[0] not in (200, 201):
             return
