@@ -71,7 +71,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "guesses_per_s": round(len(lat) / seconds, 1),
             "service_guesses_per_s": round(baseline, 1),
             "served_vs_service": round(len(lat) / seconds / baseline, 3),
-            "forward_passes": passes,
+            "forward_passes": passes, "worker_processes_seen": len(after),
             "mean_images_per_forward": round(images / passes, 2) if passes else None}
 
 
