@@ -143,6 +143,7 @@ def _owned(rnd: Round, player: Player) -> Round:
 def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
     """The player's round; with ``lock``, in a new write transaction (`begin_write`) and
     row-locked until it ends, for callers that are going to change the round."""
+    player_id = player.id  # read before `begin_write` expires the player (no reload needed)
     query = select(Round).where(Round.id == round_id)
     if lock:
         begin_write()
@@ -150,7 +151,7 @@ def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
     rnd = db.session.scalar(query)
     if rnd is None:
         raise ServiceError("unknown round", status=404)
-    if rnd.player_id != player.id:
+    if rnd.player_id != player_id:
         raise ServiceError("this round belongs to someone else", status=403)
     return rnd
 
