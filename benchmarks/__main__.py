@@ -1,4 +1,8 @@
-"""``python -m benchmarks [name ...] [--quick]``: run the benchmarks (all by default)."""
+"""``python -m benchmarks [name ...] [--quick]``: run the benchmarks (all by default).
+
+``python -m benchmarks load ...`` and ``python -m benchmarks chaos ...`` start the real server
+and take their own options (``--help``); they are not part of the default run.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,14 @@ import sys
 import torch
 
 BENCHMARKS = ("maps", "attribution", "guessing")
+#: benchmarks that start the game server and parse their own arguments
+SERVER_BENCHMARKS = ("load", "chaos")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SERVER_BENCHMARKS:
+        return importlib.import_module(f"benchmarks.{argv[0]}").main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help=f"any of {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (a smoke run)")

@@ -17,7 +17,7 @@ from models.classifier import load_classifier
 from webapp.services.guessing import MicroBatcher
 
 
-def _run(clients: int, requests: int, ask) -> float:
+def run_clients(clients: int, requests: int, ask) -> float:
     images = np.load("data/stimuli/quickdraw17_default.npz")["images"]
 
     def client(k: int) -> None:
@@ -40,8 +40,8 @@ def main(quick: bool = False, device: str = "cpu") -> dict:
             return classifier.predict_proba(image[None])[0]
 
     batcher = MicroBatcher(classifier.predict_proba, window_ms=5.0, max_batch=64)
-    baseline_s = _run(clients, requests, one_by_one)
-    batched_s = _run(clients, requests, batcher.submit)
+    baseline_s = run_clients(clients, requests, one_by_one)
+    batched_s = run_clients(clients, requests, batcher.submit)
     total = clients * requests
     result = {"clients": clients, "requests": total, "per_request_guesses_per_s": round(total / baseline_s),
               "micro_batched_guesses_per_s": round(total / batched_s), "forward_passes": batcher.forward_passes,

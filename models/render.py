@@ -135,7 +135,17 @@ def brush_mask(points: Iterable[Sequence[float]] | np.ndarray, width: int, heigh
     ignored). Work is bounded per point to the disc's bounding box, so cost grows with
     ``N * radius**2``, not ``N * width * height``.
     """
-    mask = np.zeros((height, width), dtype=bool)
+    return paint(np.zeros((height, width), dtype=bool), points, radius)
+
+
+def paint(mask: np.ndarray, points: Iterable[Sequence[float]] | np.ndarray, radius: float) -> np.ndarray:
+    """Add the discs of ``points`` to ``mask`` in place (the `brush_mask` rule) and return it.
+
+    The mask is a union, so a round's mask can be extended batch by batch: painting the new
+    points onto the mask of the earlier ones equals `brush_mask` of all of them. The game
+    server relies on this to avoid redrawing every stored point on every batch.
+    """
+    height, width = mask.shape
     pts = np.asarray(points, dtype=np.float64)
     if pts.size == 0:
         return mask

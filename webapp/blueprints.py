@@ -19,3 +19,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(research_bp, url_prefix="/research")
     register_app_handlers(app)
+
+    from . import bench_stats
+    bench_stats.register(app)

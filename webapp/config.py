@@ -61,6 +61,8 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": os.environ.get("DA_RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": os.environ.get("DA_RATELIMIT_ENABLED", "1") != "0",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Benchmarks only: serve the micro-batcher's counters at /_bench/stats (off = no route).
+        "EXPOSE_STATS": os.environ.get("DA_EXPOSE_STATS") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": 365 * 24 * 3600,

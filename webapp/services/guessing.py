@@ -31,8 +31,9 @@ class MicroBatcher:
         self._queue: queue.Queue[tuple[np.ndarray, Future]] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        #: number of `predict` calls made so far (tests and benchmarks read it)
+        #: number of `predict` calls and of images they carried (tests and benchmarks read them)
         self.forward_passes = 0
+        self.images = 0
 
     def submit(self, image: np.ndarray, timeout_s: float = 30.0) -> np.ndarray:
         """Probabilities ``[C]`` for one uint8 image ``[H, W]``; blocks until its batch ran."""
@@ -72,6 +73,7 @@ class MicroBatcher:
                 try:
                     probs = self._predict(np.stack([img for img, _ in group]))
                     self.forward_passes += 1
+                    self.images += len(group)
                 except Exception as exc:  # hand the failure to every waiting caller
                     for _, future in group:
                         future.set_exception(exc)

@@ -1,26 +1,37 @@
 """A round from start to end, with the server as the authority on time, recognition and points.
 
 The page sends brush points in batches; each batch is appended (idempotently, keyed by the
-points' index in the round), the revealed image is rebuilt from *all* stored points with
-`models.render` (the same rule the page draws with), the classifier guesses, and the guess is
-stored. Elapsed time is always the server's: from the round's creation to now.
+points' index in the round) and committed, the revealed image is extended by the new points
+(`services.reveal`, the same rule the page draws with), the classifier guesses with no
+transaction open, and the guess is stored in a second short transaction. Elapsed time is always
+the server's: from the round's creation to now.
+
+Concurrency: every writer starts with `database.begin_write` (SQLite's write lock up front) and
+locks the round row (PostgreSQL); a round id posted twice at once is settled by its primary key;
+player counters are updated in SQL (``x = x + 1``), never read-modify-written in Python.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from models import render
 
+from ..database import begin_write
 from ..extensions import db
 from ..models import BrushPoint, Guess, Player, Round, Study, utcnow
 from .errors import ServiceError
 from .guessing import get_guess_service
+from .reveal import round_mask
 from .sampling import choose_stimulus, pool_set_ids
 from .scoring import is_recognised, round_points
 from .stimuli import stimulus_pixels
@@ -81,14 +92,15 @@ def _settings(study: Study | None, width: int, height: int, model_version: str) 
 def start_round(player: Player, round_id: object, study_slug: object = None) -> tuple[Round, bool]:
     """Create the round (or return the player's existing one with this id: idempotent).
 
-    Returns ``(round, created)``.
+    Returns ``(round, created)``. The same id posted several times at once (a page retrying
+    over a flaky network) creates one round; the others get it as an idempotent re-post.
     """
     rid = _valid_round_id(round_id)
+    version = get_guess_service().version  # may load the classifier: before taking any lock
+    begin_write()
     existing = db.session.get(Round, rid)
     if existing is not None:
-        if existing.player_id != player.id:
-            raise ServiceError("this round id belongs to someone else", status=409)
-        return existing, False
+        return _owned(existing, player), False
     if player.consent_version is None:
         raise ServiceError("consent required before playing", status=403)
     study = _study_for(player, study_slug)
@@ -100,29 +112,46 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
     stimulus = choose_stimulus(player, set_ids)
-    version = get_guess_service().version
     rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id,
-                study_id=study.id if study else None, category=stimulus.category,
+                study_id=study.id if study is not None else None, category=stimulus.category,
                 status="active", model_version=version,
                 settings=_settings(study, stimulus.width, stimulus.height, version),
                 address_hash=player.address_hash)
     db.session.add(rnd)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # PostgreSQL lets concurrent posts of one id all reach the INSERT; the primary key
+        # admits one. The losers answer with the winner's round, as a re-post would.
+        db.session.rollback()
+        existing = db.session.get(Round, rid)
+        if existing is None:
+            raise
+        return _owned(existing, player), False
     return rnd, True
+
+
+def _owned(rnd: Round, player: Player) -> Round:
+    if rnd.player_id != player.id:
+        raise ServiceError("this round id belongs to someone else", status=409)
+    return rnd
 
 
 # --- reading ----------------------------------------------------------------------------------
 
 
 def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
-    """The player's round, row-locked for the rest of the transaction when ``lock``."""
+    """The player's round; with ``lock``, in a new write transaction (`begin_write`) and
+    row-locked until it ends, for callers that are going to change the round."""
+    player_id = player.id  # read before `begin_write` expires the player (no reload needed)
     query = select(Round).where(Round.id == round_id)
     if lock:
+        begin_write()
         query = query.with_for_update()
     rnd = db.session.scalar(query)
     if rnd is None:
         raise ServiceError("unknown round", status=404)
-    if rnd.player_id != player.id:
+    if rnd.player_id != player_id:
         raise ServiceError("this round belongs to someone else", status=403)
     return rnd
 
@@ -162,10 +191,12 @@ def _finish(rnd: Round, status: str, duration_ms: int, points: int = 0) -> None:
     rnd.duration_ms = int(duration_ms)
     rnd.ended_at = rnd.started_at + timedelta(milliseconds=int(duration_ms))
     rnd.points = points
-    player = rnd.player
-    player.rounds_played += 1
-    player.total_score += points
-    player.best_round = max(player.best_round, points)
+    # In SQL, not in Python: rounds of one player ending at once must all count.
+    db.session.execute(
+        update(Player).where(Player.id == rnd.player_id)
+        .values(rounds_played=Player.rounds_played + 1, total_score=Player.total_score + points,
+                best_round=case((Player.best_round < points, points), else_=Player.best_round))
+        .execution_options(synchronize_session=False))  # the commit reloads the player
 
 
 def expire_if_due(rnd: Round) -> bool:
@@ -237,7 +268,14 @@ def parse_points(payload: dict[str, Any], width: int, height: int) -> tuple[int,
 
 
 def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
-    """Append a batch, then (if the round is still on) guess and decide. Idempotent by index."""
+    """Append a batch, then (if the round is still on) guess and decide. Idempotent by index.
+
+    The points are committed first, so they are safe whatever happens next; the classifier
+    then runs with no transaction open (a guess takes milliseconds to seconds under load, and
+    holding SQLite's write lock or a round's row lock meanwhile serialised every player and
+    kept the micro-batcher from ever pooling them); the guess is stored in its own short
+    transaction.
+    """
     rnd = load_round(player, round_id, lock=True)
     start, points = parse_points(payload, rnd.stimulus.width, rnd.stimulus.height)
     stored = rnd.n_points
@@ -256,36 +294,62 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
                 break
             kept.append(point)
         new = kept
-    if new:
-        now = utcnow()
-        db.session.add_all(BrushPoint(round_id=rnd.id, idx=stored + i, x=x, y=y, t_ms=t, received_at=now)
-                           for i, (x, y, t) in enumerate(new))
-        rnd.n_points = stored + len(new)
-        if rnd.status == "active":
-            _guess(rnd, client_t_ms=new[-1][2])
+    if not new:
+        db.session.commit()
+        return rnd
+    now = utcnow()
+    # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
+    db.session.execute(insert(BrushPoint), [
+        {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
+        for i, (x, y, t) in enumerate(new)])
+    rnd.n_points = stored + len(new)
+    question = _Question.of(rnd, stored, new) if rnd.status == "active" else None
     db.session.commit()
+    if question is not None:
+        _guess(player, question)
     return rnd
+
+
+@dataclass(frozen=True)
+class _Question:
+    """What a guess needs from the round, read before the commit expires the ORM objects."""
+
+    round_id: str
+    category: str
+    started_at: datetime
+    settings: dict[str, Any]
+    pixels: np.ndarray
+    n_before: int
+    new: list[tuple[float, float, float]]
+
+    @classmethod
+    def of(cls, rnd: Round, stored: int, new: list[tuple[float, float, float]]) -> "_Question":
+        return cls(rnd.id, rnd.category, rnd.started_at, dict(rnd.settings),
+                   stimulus_pixels(rnd.stimulus), stored, new)
 
 
 def revealed_image(rnd: Round) -> Any:
     """What the classifier sees: the stimulus where the stored brush points revealed it."""
-    rows = db.session.execute(select(BrushPoint.x, BrushPoint.y).where(BrushPoint.round_id == rnd.id)
-                              .order_by(BrushPoint.idx)).all()
-    image = stimulus_pixels(rnd.stimulus)
-    mask = render.brush_mask(rows, rnd.stimulus.width, rnd.stimulus.height,
-                             rnd.settings["brush_radius_px"])
-    return render.reveal(image, mask)
+    mask = round_mask(rnd.id, rnd.stimulus.width, rnd.stimulus.height,
+                      rnd.settings["brush_radius_px"], rnd.n_points, [])
+    return render.reveal(stimulus_pixels(rnd.stimulus), mask)
 
 
-def _guess(rnd: Round, client_t_ms: float) -> None:
-    db.session.flush()
+def _guess(player: Player, q: _Question) -> None:
+    height, width = q.pixels.shape
+    mask = round_mask(q.round_id, width, height, q.settings["brush_radius_px"], q.n_before, q.new)
+    db.session.commit()  # end the read (if the mask was rebuilt): nothing is held while guessing
     service = get_guess_service()
-    top5 = service.top5(revealed_image(rnd))
-    elapsed = elapsed_ms(rnd)
-    correct = is_recognised(top5[0]["label"], top5[0]["p"], rnd.category,
-                            rnd.settings["recognition_min_prob"])
-    db.session.add(Guess(round_id=rnd.id, n_points=rnd.n_points, server_ms=elapsed,
-                         client_t_ms=client_t_ms, top5=top5, correct=correct,
-                         model_version=service.version))
-    if correct:
-        _finish(rnd, "recognized", elapsed, round_points(elapsed, rnd.settings["timer_ms"]))
+    top5 = service.top5(render.reveal(q.pixels, mask))
+    elapsed = int((utcnow() - q.started_at) / timedelta(milliseconds=1))
+    correct = is_recognised(top5[0]["label"], top5[0]["p"], q.category,
+                            q.settings["recognition_min_prob"])
+    rnd = load_round(player, q.round_id, lock=True)
+    expire_if_due(rnd)
+    if rnd.status == "active":  # a concurrent request may have ended the round meanwhile
+        db.session.add(Guess(round_id=rnd.id, n_points=q.n_before + len(q.new), server_ms=elapsed,
+                             client_t_ms=q.new[-1][2], top5=top5, correct=correct,
+                             model_version=service.version))
+        if correct:
+            _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
+    db.session.commit()

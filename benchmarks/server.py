@@ -1,0 +1,148 @@
+"""The real game server for the load and chaos benchmarks: a temporary database and gunicorn.
+
+The server is started the way ``make play`` starts it (``flask --app wsgi setup``, then gunicorn
+with the Makefile's ``GUNICORN_OPTS``), on a free port of 127.0.0.1, in its own process group so
+the chaos benchmark can SIGKILL it whole. Its database is a temporary SQLite file or a fresh
+PostgreSQL database that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get("DA_TEST_POSTGRES_URL",
+                                    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def gunicorn_options(workers: int | None = None) -> list[str]:
+    """The Makefile's GUNICORN_OPTS (one owner of how the game is served), workers overridable."""
+    makefile = (REPO / "Makefile").read_text()
+    found = re.search(r"^GUNICORN_OPTS \?= (.*)$", makefile, re.MULTILINE)
+    if found is None:
+        raise RuntimeError("GUNICORN_OPTS not found in the Makefile")
+    options = shlex.split(found.group(1))
+    if workers is not None:
+        options[options.index("--workers") + 1] = str(workers)
+    return options
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TempDatabase:
+    """A throw-away database: ``sqlite`` (a file in a temp folder) or ``postgresql``."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in ("sqlite", "postgresql"):
+            raise ValueError("database must be sqlite or postgresql")
+        self.kind = kind
+        self._tmp = tempfile.TemporaryDirectory(prefix="da-bench-")
+        if kind == "sqlite":
+            self.url = f"sqlite:///{Path(self._tmp.name) / 'bench.sqlite3'}"
+            self._name = None
+        else:
+            self._name = f"da_bench_{uuid.uuid4().hex[:10]}"
+            with self._admin().connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self._name}"
+
+    @staticmethod
+    def _admin() -> sa.Engine:
+        return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    @property
+    def folder(self) -> Path:
+        return Path(self._tmp.name)
+
+    def drop(self) -> None:
+        if self._name is not None:
+            engine = self._admin()
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = :n"), {"n": self._name})
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self._name}"'))
+            engine.dispose()
+        self._tmp.cleanup()
+
+
+class GameServer:
+    """gunicorn serving ``wsgi:app`` on a free 127.0.0.1 port against ``database``."""
+
+    def __init__(self, database: TempDatabase, workers: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.database = database
+        self.workers = workers
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = database.folder / "server.log"
+        self.env = {**os.environ, "DATABASE_URL": database.url, "DA_EXPOSE_STATS": "1",
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def setup(self) -> None:
+        """Migrations and the default stimulus set, as ``make play`` does."""
+        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "setup"], cwd=REPO,
+                       env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def start(self, ready_timeout_s: float = 60.0) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", *gunicorn_options(self.workers),
+                 "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+                cwd=REPO, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if requests.get(f"{self.base_url}/api/openapi.json", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready after {ready_timeout_s} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (master and workers): no clean shutdown at all."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+    def batcher_stats(self) -> dict[int, tuple[int, int]]:
+        """``{pid: (forward passes, images)}`` of the worker processes that answered.
+
+        Each worker has its own batcher; asking a few times per worker reaches each of them
+        with high probability (the kernel's accept queue spreads the connections).
+        """
+        per_pid: dict[int, tuple[int, int]] = {}
+        for _ in range(4 * (self.workers or 1)):
+            answer = requests.get(f"{self.base_url}/_bench/stats", timeout=10).json()
+            per_pid[answer["pid"]] = (answer["forward_passes"], answer["images"])
+        return per_pid

@@ -1,0 +1,19 @@
+"""The short chaos run: the real server (gunicorn, SQLite in WAL with synchronous=NORMAL) is
+SIGKILLed twice while players play; nothing it acknowledged may be lost or doubled.
+
+SQLite is the database whose durability setting the game chose (see `webapp.database`);
+``python -m benchmarks chaos --database postgresql`` runs the same check on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from benchmarks import chaos
+
+
+def test_sigkilled_server_loses_and_duplicates_nothing_it_acknowledged():
+    result = chaos.measure(players=4, seconds=12, kills=2, database="sqlite")
+    assert result["kills"] == 2 and result["acknowledged_points"] > 0, result
+    assert result["acknowledged_points_lost"] == 0, result
+    assert result["duplicated_points"] == 0, result
+    assert result["duplicated_rounds"] == 0, result
+    assert result["acknowledged_rounds_lost"] == 0, result

@@ -1,0 +1,27 @@
+"""``GET /_bench/stats``: the micro-batcher's counters, for the load benchmark and tests only.
+
+`python -m benchmarks load` must report how many images each classifier forward pass carried,
+which only the serving process knows. The route exists only when ``DA_EXPOSE_STATS=1`` (config
+``EXPOSE_STATS``): a normal deployment has no such URL (404), so it leaks nothing. Counters are
+per process (each gunicorn worker has its own batcher), hence the ``pid`` in the answer.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app, jsonify
+
+
+def _stats():
+    service = current_app.extensions.get("guess_service")
+    batcher = service.batcher if service is not None else None
+    return jsonify({"pid": os.getpid(),
+                    "forward_passes": batcher.forward_passes if batcher else 0,
+                    "images": batcher.images if batcher else 0})
+
+
+def register(app: Flask) -> None:
+    """Add the route when the app was configured to expose it."""
+    if app.config.get("EXPOSE_STATS"):
+        app.add_url_rule("/_bench/stats", "bench_stats", _stats, methods=["GET"])
