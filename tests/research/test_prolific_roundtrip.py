@@ -160,7 +160,6 @@ def test_rounds_skipped_through_do_not_earn_the_completion_url(study_app):
         assert db.session.scalar(select(Study)).settings["min_round_ms"] == MIN_ROUND_MS
     client = study_app.test_client()
     _join(client, "made-up-id-000000000001")
-    started = time.perf_counter()
     skipped = {}
     for _ in range(2):
         rid = str(uuid.uuid4())
@@ -168,7 +167,6 @@ def test_rounds_skipped_through_do_not_earn_the_completion_url(study_app):
         assert client.post(f"/api/rounds/{rid}/end", json={"reason": "skip"}).status_code == 200
         skipped[rid] = 0
     refused = client.post("/study/pilot/complete", json={"rounds": skipped})
-    assert time.perf_counter() - started < MIN_ROUND_MS / 1000
     assert refused.status_code == 409 and refused.json["rounds_needed"] == 2
     assert "completion_url" not in refused.json
     # Brushing a few points but skipping at once does not count either ...
