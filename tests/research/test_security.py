@@ -199,3 +199,47 @@ def test_token_reads_exports_but_nothing_else(app, client, seeded, token):
     with app.app_context():
         assert db.session.scalar(select(db.func.count(ApiToken.id))) == 1  # no offspring
         assert db.session.get(Player, seeded.player_ids[0]) is not None
+
+
+# --- headers, cookies, redirects --------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(app, client, researcher):
+    for path in ("/", "/consent", "/leaderboard", "/api/me", "/research/login", "/study/nope",
+                 "/static/css/site.css", "/api/nothing-here"):
+        headers = client.get(path).headers
+        csp = headers.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+        assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, path
+        assert headers.get("X-Frame-Options") == "DENY", path
+        assert headers.get("X-Content-Type-Options") == "nosniff", path
+        assert headers.get("Referrer-Policy") == "same-origin", path
+
+
+def test_production_cookies_are_secure_and_hsts_is_sent(monkeypatch, tmp_path):
+    monkeypatch.setenv("DA_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    app = make_test_app(f"sqlite:///{tmp_path / 'prod.sqlite3'}", tmp_path, SECRET_KEY=secrets.token_hex(32))
+    client = app.test_client()
+    response = client.get("/consent", base_url="https://game.example")
+    cookie = response.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_development_cookies_work_over_plain_http(client):
+    cookie = client.get("/consent").headers["Set-Cookie"]
+    assert "; Secure" not in cookie and "; HttpOnly" in cookie
+
+
+@pytest.mark.parametrize("target", ["/\t/example.org/", "/\n/example.org/", "/\r/example.org/",
+                                    "//example.org/", "/\\example.org/", "\\\\example.org",
+                                    "https://example.org/", "/ /example.org"])
+def test_consent_follows_only_same_site_paths(client, target):
+    page = client.get("/consent", query_string={"next": target}).get_data(as_text=True)
+    assert 'data-next="/"' in page and "example.org" not in page
+
+
+def test_consent_keeps_a_same_site_next(client):
+    page = client.get("/consent", query_string={"next": "/?study=pilot"}).get_data(as_text=True)
+    assert 'data-next="/?study=pilot"' in page

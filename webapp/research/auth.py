@@ -38,6 +38,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..addresses import client_address
 from ..extensions import db, limiter
 from ..models import ApiToken, Researcher, utcnow
+from ..redirects import is_local_path
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def researcher_required(view: F) -> F:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site research paths: a login form must not become an open redirect."""
-    if target and target.startswith("/research") and not target.startswith("//"):
+    if is_local_path(target, "/research"):
         return target
     return url_for("research.index")
 

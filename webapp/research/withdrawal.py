@@ -17,6 +17,7 @@ from flask import flash, redirect, request, url_for
 from ..database import purge_deleted_rows
 from ..extensions import db
 from ..models import Player
+from ..redirects import is_local_path
 from . import bp
 from .auth import researcher_required
 
@@ -29,8 +30,8 @@ def withdraw_player(player: Player) -> None:
 
 
 def _back() -> str:
-    target = request.form.get("next") or ""
-    return target if target.startswith("/research") else url_for("research.index")
+    target = request.form.get("next")
+    return target if is_local_path(target, "/research") else url_for("research.index")
 
 
 @bp.post("/participants/<int:player_id>/withdraw")
