@@ -75,10 +75,11 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "LOGIN_LIMIT_ADDRESS": os.environ.get("DA_LOGIN_LIMIT_ADDRESS", "20 per minute; 100 per hour"),
         "LOGIN_LIMIT_ACCOUNT": os.environ.get("DA_LOGIN_LIMIT_ACCOUNT",
                                               "5 per minute; 20 per hour; 50 per day"),
-        # Password hashes (scrypt, ~100 ms of a core each) that may run at once, and how long a
-        # login waits for a free slot before it is told to come back (503) instead of queueing.
+        # Password hashes (scrypt, ~150 ms of a core each) that may run at once, and how long a
+        # login may wait for a free slot before it is told to come back (503). 0: no waiting,
+        # so a flood never holds the request threads the game needs.
         "LOGIN_HASH_CONCURRENCY": _int("DA_LOGIN_HASH_CONCURRENCY", 1),
-        "LOGIN_HASH_WAIT_S": _float("DA_LOGIN_HASH_WAIT_S", 2.0),
+        "LOGIN_HASH_WAIT_S": _float("DA_LOGIN_HASH_WAIT_S", 0.0),
         # The session cookie is shared by players (kept a year, it is their identity) and
         # researchers, whose login lapses after this many hours whatever the cookie's age.
         "RESEARCHER_SESSION_HOURS": _float("DA_RESEARCHER_SESSION_HOURS", 12.0),

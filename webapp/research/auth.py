@@ -23,11 +23,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import secrets
+import sys
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar, cast
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar, cast
 
 from flask import (Flask, Response, current_app, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
@@ -89,23 +91,34 @@ def set_password(researcher: Researcher, password: str) -> None:
     db.session.commit()
 
 
+def _lowest_cpu_priority() -> None:
+    """Run this (hashing) thread at the lowest CPU priority. Linux applies a thread id given to
+    setpriority to that thread alone; elsewhere it would renice the whole server, so skip."""
+    if sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 def init_login_guard(app: Flask) -> None:
-    """The app's password-hash slots (a bounded semaphore sized by LOGIN_HASH_CONCURRENCY)."""
-    app.extensions["login_hash_slots"] = threading.BoundedSemaphore(
-        max(1, int(app.config["LOGIN_HASH_CONCURRENCY"])))
+    """The app's password hashing: LOGIN_HASH_CONCURRENCY slots (a bounded semaphore) and as
+    many low-priority threads that do the hashing, so game requests go first for the CPU."""
+    slots = max(1, int(app.config["LOGIN_HASH_CONCURRENCY"]))
+    app.extensions["login_hash_slots"] = threading.BoundedSemaphore(slots)
+    app.extensions["login_hasher"] = ThreadPoolExecutor(
+        max_workers=slots, thread_name_prefix="password-hash", initializer=_lowest_cpu_priority)
 
 
-@contextmanager
-def hash_slot() -> Iterator[None]:
-    """Hold one password-hash slot; raise `HashBusy` rather than wait longer than configured.
+def _check_hash(stored: str, password: str) -> bool:
+    """`check_password_hash` in a hashing slot, on a low-priority thread; raises `HashBusy`
+    rather than wait longer than LOGIN_HASH_WAIT_S (default: not at all) for a slot.
 
-    scrypt takes a core and ~32 MB for ~100 ms; without this bound, 16 concurrent logins take
+    scrypt takes a core and ~32 MB for ~150 ms; without this bound, 16 concurrent logins take
     every CPU and request thread of a small server and the game's guesses queue behind them."""
     slots: threading.BoundedSemaphore = current_app.extensions["login_hash_slots"]
     if not slots.acquire(timeout=float(current_app.config["LOGIN_HASH_WAIT_S"])):
         raise HashBusy
     try:
-        yield
+        hasher: ThreadPoolExecutor = current_app.extensions["login_hasher"]
+        return hasher.submit(check_password_hash, stored, password).result()
     finally:
         slots.release()
 
@@ -114,9 +127,7 @@ def authenticate(username: str, password: str) -> Researcher | None:
     """The account if the password matches, else None. Exactly one hash either way, so the
     response time does not tell which user names exist. Raises `HashBusy`."""
     researcher = db.session.scalar(select(Researcher).where(Researcher.username == username.strip()))
-    with hash_slot():
-        matches = check_password_hash(researcher.password_hash if researcher else _DUMMY_HASH,
-                                      password)
+    matches = _check_hash(researcher.password_hash if researcher else _DUMMY_HASH, password)
     return researcher if researcher is not None and matches else None
 
 
