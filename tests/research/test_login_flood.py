@@ -37,9 +37,9 @@ BATCHES = 6
 FLOODERS = 16
 ATTEMPTS_PER_FLOODER = 20
 #: the median batch latency under the flood may be at most this many times the quiet one
-#: (plus 100 ms of slack for a noisy 2-core machine); before the fix it was 21 times
-MAX_SLOWDOWN = 3.0
-SLACK_S = 0.1
+#: (plus 150 ms of slack for a noisy, shared 2-core machine); before the fix it was 21 times
+MAX_SLOWDOWN = 4.0
+SLACK_S = 0.15
 
 
 class Client:
