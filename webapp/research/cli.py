@@ -110,7 +110,7 @@ def tokens_list(username: str | None) -> None:
     for t in db.session.scalars(query):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
         used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-        click.echo(f"{t.id}\t{t.researcher.username}\t{t.name}\t{state}\tlast used {used}")
+        click.echo(f"{t.id}\t{t.researcher.username}\t{t.name}\t{t.scope}\t{state}\tlast used {used}")
 
 
 @tokens.command("revoke")
