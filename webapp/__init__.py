@@ -14,6 +14,7 @@ from flask import Flask
 from . import config as config_module
 from .addresses import install_proxy_fix
 from .extensions import csrf, db, limiter, migrate
+from .security_headers import install_security_headers
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     install_proxy_fix(app)
+    install_security_headers(app)
 
     from .database import configure_engine_events
     with app.app_context():

@@ -1,16 +1,24 @@
 """Configuration read from environment variables (documented in the README).
 
 Every setting has a safe default for the embedded SQLite game, so `make play` needs none.
-Production refuses to start with the development `SECRET_KEY` (see `validate`).
+`validate` refuses to start with an unknown ``DA_ENV`` (a typo such as ``Production`` must not
+quietly run with development settings) and, in production, with a guessable `SECRET_KEY`.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+ENVIRONMENTS = ("development", "production")
+#: a production key must be this long and carry at least this many bits by a per-character
+#: entropy estimate (``secrets.token_hex(32)`` gives 64 characters, about 250 bits)
+MIN_SECRET_KEY_CHARS = 32
+MIN_SECRET_KEY_BITS = 128
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,6 +39,7 @@ def from_env(instance_path: str) -> dict[str, Any]:
         database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
     elif database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+    production = os.environ.get("DA_ENV", "development") == "production"
     return {
         "ENV_NAME": os.environ.get("DA_ENV", "development"),
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
@@ -63,16 +72,48 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Benchmarks only: serve the micro-batcher's counters at /_bench/stats (off = no route).
         "EXPOSE_STATS": os.environ.get("DA_EXPOSE_STATS") == "1",
+        # Login throttling (Flask-Limiter syntax). Per address: every attempt; per account
+        # name: failed attempts only, in widening windows, so guessing slows down step by step.
+        "LOGIN_LIMIT_ADDRESS": os.environ.get("DA_LOGIN_LIMIT_ADDRESS", "20 per minute; 100 per hour"),
+        "LOGIN_LIMIT_ACCOUNT": os.environ.get("DA_LOGIN_LIMIT_ACCOUNT",
+                                              "5 per minute; 20 per hour; 50 per day"),
+        # Password hashes (scrypt, ~150 ms of a core each) that may run at once, and how long a
+        # login may wait for a free slot before it is told to come back (503). 0: no waiting,
+        # so a flood never holds the request threads the game needs.
+        "LOGIN_HASH_CONCURRENCY": _int("DA_LOGIN_HASH_CONCURRENCY", 1),
+        "LOGIN_HASH_WAIT_S": _float("DA_LOGIN_HASH_WAIT_S", 0.0),
+        # The session cookie is shared by players (kept a year, it is their identity) and
+        # researchers, whose login lapses after this many hours whatever the cookie's age.
+        "RESEARCHER_SESSION_HOURS": _float("DA_RESEARCHER_SESSION_HOURS", 12.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
         "PERMANENT_SESSION_LIFETIME": 365 * 24 * 3600,
     }
 
 
+def key_entropy_bits(key: str) -> float:
+    """Estimated bits in ``key``: its length times the Shannon entropy of its characters. It
+    cannot prove a key random, but it refuses short keys and repetitive ones like ``"x" * 40``."""
+    if not key:
+        return 0.0
+    counts = Counter(key)
+    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    return per_char * len(key)
+
+
 def validate(config: dict[str, Any]) -> None:
-    """Refuse unsafe production settings instead of running with them."""
-    if config.get("ENV_NAME") == "production" and config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+    """Refuse unknown environments and, in production, a guessable secret key."""
+    env = config.get("ENV_NAME")
+    if env not in ENVIRONMENTS:
+        raise RuntimeError(f"DA_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)} "
+                           "(values are lowercase); refusing to start")
+    if env != "production":
+        return
+    key = config.get("SECRET_KEY") or ""
+    if (key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_CHARS
+            or key_entropy_bits(key) < MIN_SECRET_KEY_BITS):
         raise RuntimeError(
-            "SECRET_KEY is unset or the development default: set SECRET_KEY before running with "
-            "DA_ENV=production"
-        )
+            f"DA_ENV=production needs a random SECRET_KEY of at least {MIN_SECRET_KEY_CHARS} "
+            "characters (e.g. python -c 'import secrets; print(secrets.token_hex(32))'); the "
+            "one set is unset, the development default, too short or too repetitive")

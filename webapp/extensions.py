@@ -3,6 +3,7 @@
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
@@ -24,3 +25,5 @@ csrf = CSRFProtect()
 # store such as redis:// when several gunicorn workers must count together). Routes opt in with
 # @limiter.limit(...); there are no default limits.
 limiter = Limiter(key_func=client_address)
+# Security headers and cookie flags (configured in webapp/security_headers.py).
+talisman = Talisman()

@@ -58,6 +58,9 @@ class Player(db.Model):
     rounds_played: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     #: set when a recruited participant has finished and their data was confirmed saved
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: SHA-256 of the secret that binds a recruited participant to the browser that started
+    #: (the secret itself lives only in that browser's HttpOnly session cookie)
+    binding_hash: Mapped[str | None] = mapped_column(String(64))
 
     rounds: Mapped[list["Round"]] = relationship(back_populates="player", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -196,6 +199,9 @@ class Researcher(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: sessions remember the epoch they were opened in; logout and password changes bump it,
+    #: which ends every session of the account at once
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="researcher", cascade="all, delete-orphan")
 
@@ -209,6 +215,9 @@ class ApiToken(db.Model):
     researcher_id: Mapped[int] = mapped_column(ForeignKey("researcher.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    #: what the token may read (`research.auth.TOKEN_SCOPES`); tokens never write
+    scope: Mapped[str] = mapped_column(String(16), default="export", server_default="export",
+                                       nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -227,7 +236,7 @@ class Study(db.Model):
     #: "public" (open game with leaderboard) or "prolific" (recruited, fixed number of rounds)
     mode: Mapped[str] = mapped_column(String(16), default="public", nullable=False)
     #: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-    #: classifier (weights folder name or null), steer_unreliable (bool)
+    #: min_round_ms (a round counts toward completion only after this much server time)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     completion_url: Mapped[str | None] = mapped_column(String(512))
     consent_version: Mapped[str | None] = mapped_column(String(32))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from .redirects import is_local_path
 from .services.players import current_player, player_summary
 
 bp = Blueprint("pages", __name__)
@@ -29,7 +30,7 @@ def load_player() -> None:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths may be a redirect target after consent (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if is_local_path(target):
         return target
     return url_for("pages.game")
 

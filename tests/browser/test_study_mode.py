@@ -19,7 +19,10 @@ def make_study(server, rounds: int) -> None:
             StimulusSet.name == server.app.config["DEFAULT_STIMULUS_SET"]))
         study = Study(slug="pilot", name="Pilot study", mode="prolific", consent_version="pilot-v1",
                       completion_url=COMPLETION_URL, settings={"rounds_per_participant": rounds,
-                                                               "timer_ms": 60000})
+                                                               "timer_ms": 60000,
+                                                               # quick test rounds count (the rule
+                                                               # is tested through the API)
+                                                               "min_round_ms": 0})
         study.stimulus_sets.append(default_set)
         db.session.add(study)
         db.session.commit()

@@ -147,6 +147,6 @@ def test_production_refuses_the_default_secret_key(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app({"SQLALCHEMY_DATABASE_URI": db_url})
-    monkeypatch.setenv("SECRET_KEY", "a-real-secret-from-the-environment")
+    monkeypatch.setenv("SECRET_KEY", "9f2c4e7a1b8d03f65e2a9c7d4b1f8e06a3c5d7f9e1b2a4c6d8f0e2b4a6c8d0f2")
     assert create_app({"SQLALCHEMY_DATABASE_URI": db_url}).config["ENV_NAME"] == "production"
 

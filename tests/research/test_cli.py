@@ -64,11 +64,11 @@ def test_studies_create_edit_list(app):
         assert study.settings["target_rounds_per_stimulus"] == 30
         assert study.settings["timer_ms"] == app.config["ROUND_TIMER_MS"]
         assert study.consent_version == app.config["CONSENT_VERSION"]
-    edited = runner.invoke(args=["studies", "edit", "spring", "--timer-ms", "8000", "--steer-unreliable"])
+    edited = runner.invoke(args=["studies", "edit", "spring", "--timer-ms", "8000", "--min-round-ms", "1500"])
     assert edited.exit_code == 0, edited.output
     with app.app_context():
         study = db.session.scalar(select(Study).where(Study.slug == "spring"))
-        assert study.settings["timer_ms"] == 8000 and study.settings["steer_unreliable"] is True
+        assert study.settings["timer_ms"] == 8000 and study.settings["min_round_ms"] == 1500
         assert study.settings["rounds_per_participant"] == 20 and len(study.stimulus_sets) == 2
     listing = runner.invoke(args=["studies", "list"]).output
     assert "spring\tprolific\tactive\tset-a,set-b\trounds=20" in listing
@@ -119,6 +119,32 @@ def test_study_pages_create_and_edit(app, research_client):
     with app.app_context():
         study = db.session.scalar(select(Study).where(Study.slug == "web-study"))
         assert study.mode == "prolific" and study.settings["timer_ms"] == 12000
-        assert study.settings["brush_fraction"] == 0.05 and study.settings["steer_unreliable"] is False
+        assert study.settings["brush_fraction"] == 0.05
     assert b"web-study" in research_client.get("/research/").data
     assert research_client.get("/research/studies/missing/edit").status_code == 404
+
+
+def test_settings_nothing_reads_are_gone_from_cli_page_and_stored_studies(app, research_client):
+    """`classifier` and `steer_unreliable` were stored and shown but never used by the game
+    (issue 8): they are refused by the CLI, absent from the form, and dropped from old studies
+    the next time they are saved."""
+    from webapp.extensions import db
+    from webapp.models import Study
+
+    with app.app_context():
+        make_set("set-a")
+    runner = app.test_cli_runner()
+    for option in (["--classifier", "big"], ["--steer-unreliable"]):
+        refused = runner.invoke(args=["studies", "create", "s1", "--name", "x", "--sets", "set-a", *option])
+        assert refused.exit_code == 2 and "No such option" in refused.output
+    page = research_client.get("/research/studies/new").get_data(as_text=True)
+    assert 'name="classifier"' not in page and 'name="steer_unreliable"' not in page
+    assert runner.invoke(args=["studies", "create", "old", "--name", "x", "--sets", "set-a"]).exit_code == 0
+    with app.app_context():
+        study = db.session.scalar(select(Study).where(Study.slug == "old"))
+        study.settings = {**study.settings, "classifier": "big", "steer_unreliable": True}
+        db.session.commit()
+    assert runner.invoke(args=["studies", "edit", "old", "--timer-ms", "9000"]).exit_code == 0
+    with app.app_context():
+        settings = db.session.scalar(select(Study).where(Study.slug == "old")).settings
+        assert "classifier" not in settings and "steer_unreliable" not in settings

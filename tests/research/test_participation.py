@@ -9,10 +9,10 @@ from tests.research.conftest import add_round, make_set, make_study
 LINK = "/study/pilot?PROLIFIC_PID=5f1a2b3c4d5e6f7a8b9c0d1e&STUDY_ID=S1&SESSION_ID=X1"
 
 
-def _setup(app, rounds: int = 2, mode: str = "prolific"):
+def _setup(app, rounds: int = 2, mode: str = "prolific", **settings):
     with app.app_context():
         make_set()
-        make_study("pilot", "test-set", mode=mode, rounds=rounds)
+        make_study("pilot", "test-set", mode=mode, rounds=rounds, **settings)
 
 
 def _participant(app, pid: str = "5f1a2b3c4d5e6f7a8b9c0d1e"):
@@ -27,15 +27,22 @@ def test_entry_captures_ids_and_resumes(app, client):
     _setup(app)
     first = client.get(LINK)
     assert first.status_code == 200 and b"I have read this and agree" in first.data
+    assert _participant(app) is None  # nothing is stored before consent
+    assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 302
     player = _participant(app)
     assert (player.external_study_id, player.external_session_id) == ("S1", "X1")
     with client.session_transaction() as session:
         assert session["player"] == player.public_id
-    # Same PID from another browser (a fresh cookie jar) resumes the same player.
+    # The same browser coming back from Prolific resumes the same player.
+    again = client.get(LINK.replace("X1", "X2"))
+    assert again.status_code == 302 and again.headers["Location"].endswith("/?study=pilot")
+    assert _participant(app).external_session_id == "X2"
+    # Another browser with the same PID is told the study continues where it started.
     other = app.test_client()
-    other.get(LINK.replace("X1", "X2"))
+    elsewhere = other.get(LINK.replace("X1", "X3"))
+    assert elsewhere.status_code == 403 and b"started in another browser" in elsewhere.data
     with other.session_transaction() as session:
-        assert session["player"] == player.public_id
+        assert "player" not in session
     assert _participant(app).external_session_id == "X2"
     from webapp.extensions import db
     from webapp.models import Player
@@ -87,7 +94,7 @@ def test_complete_only_when_every_round_is_saved(app, client):
     from webapp.extensions import db
     from webapp.models import Player, Round, Stimulus, Study
 
-    _setup(app, rounds=2)
+    _setup(app, rounds=2, min_round_ms=0)
     client.get(LINK)
     client.post("/study/pilot/consent", data={"agree": "yes"})
     with app.app_context():
@@ -130,5 +137,10 @@ def test_complete_endpoint_is_csrf_exempt_but_consent_form_is_not(tmp_path):
     client = app.test_client()
     client.get(LINK)
     assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 400
+    # No participant exists before a consent form with its token arrived.
+    assert client.post("/study/pilot/complete", json={"rounds": {}}).status_code == 403
+    page = client.get(LINK).get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert client.post("/study/pilot/consent", data={"agree": "yes", "csrf_token": token}).status_code == 302
     answer = client.post("/study/pilot/complete", json={"rounds": {}})
     assert answer.status_code == 409 and answer.json["rounds_needed"] == 2

@@ -1,9 +1,11 @@
 """A Prolific participant end to end through the real game API (shipped classifier):
 study link -> consent -> rounds via /api -> completion only once everything is stored; coming
-back with the same PROLIFIC_PID resumes the same participant."""
+back in the same browser resumes the same participant; another browser with that PROLIFIC_PID
+gets nothing of theirs."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 COMPLETION = "https://app.prolific.com/submissions/complete?cc=C0DE"
 PID = "60a1b2c3d4e5f60718293a4b"
+MIN_ROUND_MS = 200
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,8 @@ def study_app(app, classifier):
     app.config["RECOGNITION_MIN_PROB"] = 1.01  # never recognised: rounds end by our skip
     with app.app_context():
         import_drawings(read_drawings(DEFAULT_SET_FILE), app.config["DEFAULT_STIMULUS_SET"])
-        study = make_study("pilot", app.config["DEFAULT_STIMULUS_SET"], rounds=2)
+        study = make_study("pilot", app.config["DEFAULT_STIMULUS_SET"], rounds=2,
+                           min_round_ms=MIN_ROUND_MS)
         study.completion_url = COMPLETION
         from webapp.extensions import db
 
@@ -53,6 +57,7 @@ def _play(client, points: list[list[float]]) -> str:
         batch = client.post(f"/api/rounds/{round_id}/points",
                             json={"start_index": start, "points": points[start:start + half]})
         assert batch.status_code == 200, batch.json
+    time.sleep(MIN_ROUND_MS / 1000 + 0.05)  # a round counts only after the study's minimum time
     assert client.post(f"/api/rounds/{round_id}/end", json={"reason": "skip"}).json["status"] == "skipped"
     return round_id
 
@@ -75,8 +80,12 @@ def test_prolific_round_trip(study_app):
     assert early.status_code == 409 and early.json["rounds_needed"] == 1
     assert "completion_url" not in early.json
 
-    # The participant closes the tab and comes back from Prolific in a new browser: resumed.
-    again = study_app.test_client()
+    # Someone else's browser with the same PROLIFIC_PID sees none of it.
+    stranger = study_app.test_client()
+    assert stranger.get(_link("x9")).status_code == 403
+    assert stranger.get("/study/pilot/state").status_code == 403
+    # The participant closes the tab and comes back from Prolific in the same browser: resumed.
+    again = client
     resumed = again.get(_link("x2"))
     assert resumed.status_code == 302 and resumed.headers["Location"].endswith("/?study=pilot")
     assert again.get("/study/pilot/state").json["rounds_done"] == 1
@@ -99,3 +108,91 @@ def test_prolific_round_trip(study_app):
         stored = dict(db.session.execute(select(Round.id, Round.n_points)
                                          .where(Round.player_id == players[0].id)).all())
     assert stored == {first: 10, second: 6}
+
+
+def _join(client, pid: str) -> None:
+    assert client.get(f"/study/pilot?PROLIFIC_PID={pid}").status_code == 200
+    assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 302
+
+
+def test_knowing_a_prolific_id_is_not_enough_to_act_as_that_participant(study_app):
+    """Issue 8: a second browser with the victim's PROLIFIC_PID used to read their state, get the
+    completion URL and withdraw (delete) their data."""
+    from webapp.extensions import db
+    from webapp.models import Player
+
+    victim = study_app.test_client()
+    _join(victim, PID)
+    points = [[4.0 + i, 5.0 + (i % 7), 20.0 + 16.0 * i] for i in range(6)]
+    rounds = {_play(victim, points): 6, _play(victim, points): 6}
+
+    attacker = study_app.test_client()
+    page = attacker.get(_link("evil"))
+    assert page.status_code == 403 and b"started in another browser" in page.data
+    assert COMPLETION.encode() not in page.data
+    # Consenting does not take the participant over either.
+    taken = attacker.post("/study/pilot/consent", data={"agree": "yes"})
+    assert taken.status_code == 403
+    assert attacker.get("/study/pilot/state").status_code == 403
+    stolen = attacker.post("/study/pilot/complete", json={"rounds": rounds})
+    assert stolen.status_code == 403 and "completion_url" not in stolen.json
+    assert attacker.post("/study/withdraw", headers={"Accept": "application/json"}).json == {"withdrawn": False}
+    assert attacker.post("/api/rounds", json={"round_id": str(uuid.uuid4()), "study": "pilot"}).status_code == 403
+    with study_app.app_context():
+        player = db.session.scalar(select(Player).where(Player.external_id == PID))
+        assert player is not None and player.completed_at is None
+        assert len(player.binding_hash) == 64  # only a hash of the browser's secret is stored
+    # The participant's own browser is unaffected.
+    done = victim.post("/study/pilot/complete", json={"rounds": rounds})
+    assert done.status_code == 200 and done.json["completion_url"] == COMPLETION
+
+
+def test_rounds_skipped_through_do_not_earn_the_completion_url(study_app):
+    """Issue 8: a made-up PROLIFIC_PID played two skipped 0-point rounds and got the completion
+    URL in 0.18 s. Rounds count only with brush points and the study's minimum server time."""
+    from webapp.models import Study
+    from webapp.services.rounds import DEFAULT_MIN_ROUND_MS
+
+    assert DEFAULT_MIN_ROUND_MS >= 1000
+    with study_app.app_context():
+        from webapp.extensions import db
+
+        assert db.session.scalar(select(Study)).settings["min_round_ms"] == MIN_ROUND_MS
+    client = study_app.test_client()
+    _join(client, "made-up-id-000000000001")
+    skipped = {}
+    for _ in range(2):
+        rid = str(uuid.uuid4())
+        assert client.post("/api/rounds", json={"round_id": rid, "study": "pilot"}).status_code == 201
+        assert client.post(f"/api/rounds/{rid}/end", json={"reason": "skip"}).status_code == 200
+        skipped[rid] = 0
+    refused = client.post("/study/pilot/complete", json={"rounds": skipped})
+    assert refused.status_code == 409 and refused.json["rounds_needed"] == 2
+    assert "completion_url" not in refused.json
+    # Brushing a few points but skipping at once does not count either ...
+    rid = str(uuid.uuid4())
+    client.post("/api/rounds", json={"round_id": rid, "study": "pilot"})
+    client.post(f"/api/rounds/{rid}/points", json={"start_index": 0, "points": [[1, 1, 5], [2, 2, 9], [3, 3, 14]]})
+    client.post(f"/api/rounds/{rid}/end", json={"reason": "skip"})
+    skipped[rid] = 3
+    assert client.get("/study/pilot/state").json["rounds_done"] == 0
+    # ... while rounds really played do, and only then is the URL given.
+    points = [[4.0 + i, 5.0 + (i % 7), 20.0 + 16.0 * i] for i in range(6)]
+    played = {_play(client, points): 6, _play(client, points): 6}
+    done = client.post("/study/pilot/complete", json={"rounds": {**skipped, **played}})
+    assert done.status_code == 200 and done.json["completion_url"] == COMPLETION
+
+
+def test_a_crafted_study_link_does_not_replace_a_public_players_identity(study_app):
+    """Issue 8: opening /study/SLUG?PROLIFIC_PID=... (a GET, e.g. from a link on another site)
+    switched a public player's cookie to a new participant, and their own round answered 403."""
+    player = study_app.test_client()
+    player.get("/consent")
+    me = player.get("/api/me").json
+    assert player.post("/api/consent", json={"version": me["consent_required"], "agree": True}).status_code == 200
+    rid = str(uuid.uuid4())
+    assert player.post("/api/rounds", json={"round_id": rid}).status_code == 201
+    assert player.get(f"/study/pilot?PROLIFIC_PID=planted-by-someone-else").status_code == 200
+    batch = player.post(f"/api/rounds/{rid}/points", json={"start_index": 0, "points": [[1, 1, 5]]})
+    assert batch.status_code == 200
+    assert player.get("/api/me").json["pseudonym"] == me["pseudonym"]

@@ -72,3 +72,43 @@ def test_researcher_carries_out_a_withdrawal(app, research_client, seeded):
 def test_withdraw_without_data(client):
     assert b"no data linked" in client.get("/study/withdraw").data
     assert client.post("/study/withdraw", headers={"Accept": "application/json"}).json == {"withdrawn": False}
+
+
+def test_withdrawal_leaves_no_copy_in_the_sqlite_files(tmp_path):
+    """Issue 8: the withdrawn participant's Prolific id and pseudonym were still in the -wal file
+    (12 copies) until a checkpoint. Grep every database file after the withdrawal."""
+    from tests.conftest import make_test_app
+    from tests.research.conftest import add_round, human_points, make_set, make_study
+    from webapp.extensions import db
+    from webapp.models import Player
+
+    path = tmp_path / "withdraw.sqlite3"
+    app = make_test_app(f"sqlite:///{path}", tmp_path)
+    pid, pseudonym = "5e6f7a8b9c0d1e2f3a4b5c6d", "VanishingNarwhal77"
+    with app.app_context():
+        stimuli = make_set()
+        study = make_study("pilot", "test-set")
+        player = Player(public_id="0f6a2b0e-5d7c-4f1e-9a3b-2c8d7e6f5a4b", pseudonym=pseudonym,
+                        study_id=study.id, external_id=pid)
+        db.session.add(player)
+        db.session.commit()
+        for i in range(3):
+            add_round(player, stimuli[i], human_points(10, seed=i), study=study)
+        for _ in range(5):  # more writes of the row, as a participant's progress makes
+            player.total_score += 1
+            db.session.commit()
+        player_id = player.id
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    before = b"".join(f.read_bytes() for f in files if f.exists())
+    assert pid.encode() in before and pseudonym.encode() in before
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["player"] = "0f6a2b0e-5d7c-4f1e-9a3b-2c8d7e6f5a4b"
+    assert client.post("/study/withdraw", headers={"Accept": "application/json"}).json == {"withdrawn": True}
+    for f in files:
+        if f.exists():
+            content = f.read_bytes()
+            assert pid.encode() not in content and pseudonym.encode() not in content, f.name
+    with app.app_context():
+        assert db.session.get(Player, player_id) is None
+        db.engine.dispose()

@@ -27,4 +27,5 @@ def _register_rest(state: BlueprintSetupState) -> None:
     from .participation import participation_bp
 
     state.app.register_blueprint(participation_bp)
+    auth.init_login_guard(state.app)
     cli.register(state.app)

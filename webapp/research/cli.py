@@ -110,7 +110,7 @@ def tokens_list(username: str | None) -> None:
     for t in db.session.scalars(query):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
         used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-        click.echo(f"{t.id}\t{t.researcher.username}\t{t.name}\t{state}\tlast used {used}")
+        click.echo(f"{t.id}\t{t.researcher.username}\t{t.name}\t{t.scope}\t{state}\tlast used {used}")
 
 
 @tokens.command("revoke")
@@ -132,9 +132,8 @@ def _study_options(func: Any) -> Any:
         click.option("--timer-ms", type=int), click.option("--brush-fraction", type=float),
         click.option("--target", "target_rounds_per_stimulus", type=int,
                      help="Target rounds per stimulus (coverage goal)."),
-        click.option("--classifier", help="Classifier weights folder name."),
-        click.option("--steer-unreliable/--no-steer-unreliable", default=None,
-                     help="Serve stimuli with unreliable maps first."),
+        click.option("--min-round-ms", type=int,
+                     help="Least server time a round must last to count toward completion."),
         click.option("--active/--inactive", default=None),
     ]
     for option in reversed(options):
@@ -144,7 +143,7 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "classifier", "steer_unreliable")
+            "min_round_ms")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
     base = existing.settings if existing else default_settings()
 

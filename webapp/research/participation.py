@@ -1,12 +1,17 @@
 """Recruited participation (Prolific): study link, consent, progress, completion, withdrawal.
 
 Flow: Prolific sends the participant to ``/study/<slug>?PROLIFIC_PID=..&STUDY_ID=..&SESSION_ID=..``.
-We find or create the `Player` for (study, PROLIFIC_PID) - so a participant who closes the tab
-and comes back resumes with their rounds - and put it in the session cookie. After consent to
-the study's consent version, the game page runs in study mode (``/?study=<slug>``) and reads
+A new id sees the consent page; the ids wait in the session until the consent form (a
+CSRF-checked POST) creates the `Player`, binds it to this browser (`services.binding`) and makes
+it the session's player. A link opened by GET therefore never swaps anyone's identity. A
+participant who comes back in the same browser resumes with their rounds; another browser
+with the same id gets a page saying the study continues where it started.
+
+After consent the game page runs in study mode (``/?study=<slug>``) and reads
 ``GET /study/<slug>/state``. After the last round the page posts how many points it sent per
-round to ``POST /study/<slug>/complete``; only when the server holds all of them does it answer
-with the completion URL, so nobody is paid for data that never arrived.
+round to ``POST /study/<slug>/complete``; only when the server holds all of them, and the
+study's rounds were genuinely played (`services.rounds.rounds_played`), does it answer with the
+completion URL, so nobody is paid for data that never arrived or for rounds skipped through.
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ from typing import Any
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    session, url_for)
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import csrf, db
 from ..models import Player, Round, Study, utcnow
+from ..services.binding import bind_to_this_browser, is_bound_here
 from ..services.players import address_hash, generate_pseudonym
+from ..services.rounds import rounds_played
 from .withdrawal import withdraw_player
 
 participation_bp = Blueprint("study", __name__)
 
 #: Prolific ids are 24 hex characters; accept any short id of safe characters.
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ENDED = ("recognized", "timeout", "skipped")
+#: session key of the platform ids from a study link, waiting for the consent form
+PENDING_KEY = "study_entry"
 
 
 def _study_or_404(slug: str) -> Study:
@@ -39,10 +48,12 @@ def _study_or_404(slug: str) -> Study:
 
 
 def session_player() -> Player | None:
+    """The session's player, if this browser may act as them (see `services.binding`)."""
     public_id = session.get("player")
     if not public_id:
         return None
-    return db.session.scalar(select(Player).where(Player.public_id == public_id))
+    player = db.session.scalar(select(Player).where(Player.public_id == public_id))
+    return player if player is not None and is_bound_here(player) else None
 
 
 def _participant(study: Study) -> Player | None:
@@ -51,20 +62,38 @@ def _participant(study: Study) -> Player | None:
     return player if player is not None and player.study_id == study.id else None
 
 
-def find_or_create_participant(study: Study, pid: str, external_study: str | None,
-                               external_session: str | None) -> Player:
-    """The participant's one `Player` in this study: resumed if they come back."""
-    player = db.session.scalar(select(Player).where(Player.study_id == study.id,
-                                                    Player.external_id == pid))
+def _find(study: Study, pid: str) -> Player | None:
+    return db.session.scalar(select(Player).where(Player.study_id == study.id,
+                                                  Player.external_id == pid))
+
+
+def _note_ids(player: Player, external_study: str | None, external_session: str | None) -> None:
+    player.external_study_id = external_study or player.external_study_id
+    player.external_session_id = external_session or player.external_session_id
+
+
+def join_study(study: Study, pid: str, external_study: str | None,
+               external_session: str | None) -> Player | None:
+    """Create the participant bound to this browser and make them the session's player; None
+    when the id already belongs to a participant bound elsewhere (commits)."""
+    player = _find(study, pid)
     if player is None:
         # The game's own pseudonym and address rules, so participants look like any player
         # and address-burst checks compare like with like.
         player = Player(public_id=str(uuid.uuid4()), pseudonym=generate_pseudonym(),
                         study_id=study.id, external_id=pid, address_hash=address_hash(request))
         db.session.add(player)
-    player.external_study_id = external_study or player.external_study_id
-    player.external_session_id = external_session or player.external_session_id
-    db.session.commit()
+        bind_to_this_browser(player)
+    elif not is_bound_here(player):
+        return None
+    _note_ids(player, external_study, external_session)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same id joined at the same moment from another browser
+        db.session.rollback()
+        return None
+    session["player"] = player.public_id
+    session.permanent = True
     return player
 
 
@@ -85,9 +114,8 @@ def game_url(study: Study) -> str:
 
 def state(study: Study, player: Player) -> dict[str, Any]:
     """What the game page needs in study mode (read by static/js/study.js)."""
-    done = sum(1 for _, status, _ in _rounds(player, study) if status in ENDED)
     return {"slug": study.slug, "name": study.name, "mode": study.mode,
-            "rounds_total": rounds_target(study), "rounds_done": done,
+            "rounds_total": rounds_target(study), "rounds_done": rounds_played(player, study),
             "consent_version": study.consent_version,
             "needs_consent": player.consent_version != study.consent_version,
             "completed": player.completed_at is not None,
@@ -108,10 +136,20 @@ def enter(slug: str) -> Any:
     if pid:
         if not EXTERNAL_ID_RE.match(pid):
             return render_template("research/study_entry.html", study=study, problem="bad_id"), 400
-        player = find_or_create_participant(study, pid, request.args.get("STUDY_ID"),
-                                            request.args.get("SESSION_ID"))
+        player = _find(study, pid)
+        if player is None:
+            # New id: nothing is stored and nobody's identity changes until the consent form.
+            session[PENDING_KEY] = {"study": study.id, "pid": pid,
+                                    "study_id": request.args.get("STUDY_ID"),
+                                    "session_id": request.args.get("SESSION_ID")}
+            return render_template("research/study_entry.html", study=study, problem=None,
+                                   completed=False, state=_new_state(study))
+        if not is_bound_here(player):
+            return _elsewhere(study)
+        # A participant coming back in their own browser: resume.
+        _note_ids(player, request.args.get("STUDY_ID"), request.args.get("SESSION_ID"))
+        db.session.commit()
         session["player"] = player.public_id
-        session.permanent = True
     else:
         player = _participant(study)
         if player is None:
@@ -123,6 +161,16 @@ def enter(slug: str) -> Any:
         return render_template("research/study_entry.html", study=study, problem=None,
                                completed=False, state=state(study, player))
     return redirect(game_url(study))
+
+
+def _new_state(study: Study) -> dict[str, Any]:
+    """What the consent page says to someone who has not started yet."""
+    return {"rounds_total": rounds_target(study), "rounds_done": 0}
+
+
+def _elsewhere(study: Study) -> Any:
+    """The id belongs to a participant bound to another browser: say so, show nothing of theirs."""
+    return render_template("research/study_entry.html", study=study, problem="elsewhere"), 403
 
 
 def _public_entry(study: Study) -> Any:
@@ -139,11 +187,19 @@ def consent(slug: str) -> Any:
     """The consent form (CSRF-protected) stores the study's consent version for this person."""
     study = _study_or_404(slug)
     player = _participant(study)
-    if player is None:
+    pending = session.get(PENDING_KEY)
+    if player is None and not (isinstance(pending, dict) and pending.get("study") == study.id):
         abort(403)
     if request.form.get("agree") != "yes":
+        shown = state(study, player) if player is not None else _new_state(study)
         return render_template("research/study_entry.html", study=study, problem="no_consent",
-                               completed=False, state=state(study, player)), 400
+                               completed=False, state=shown), 400
+    if player is None:
+        player = join_study(study, pending["pid"], pending.get("study_id"),
+                            pending.get("session_id"))
+        session.pop(PENDING_KEY, None)
+        if player is None:
+            return _elsewhere(study)
     player.consent_version = study.consent_version
     player.consented_at = utcnow()
     db.session.commit()
@@ -186,8 +242,7 @@ def complete(slug: str) -> Any:
         "mismatched_rounds": [{"round_id": rid, "stored": stored[rid][1], "sent": count}
                               for rid, count in sorted(sent.items())
                               if rid in stored and stored[rid][1] != count],
-        "rounds_needed": max(0, rounds_target(study)
-                             - sum(1 for status, _ in stored.values() if status in ENDED)),
+        "rounds_needed": max(0, rounds_target(study) - rounds_played(player, study)),
     }
     if any(missing.values()):
         return jsonify(error="not all data is saved yet", **missing), 409
@@ -199,7 +254,8 @@ def complete(slug: str) -> Any:
 
 @participation_bp.route("/study/withdraw", methods=["GET", "POST"])
 def withdraw() -> Any:
-    """A participant deletes all of their data (confirmation page, then a CSRF-checked POST)."""
+    """A participant deletes all of their data (confirmation page, then a CSRF-checked POST).
+    Only the browser bound to a participant can do this (`session_player` checks it)."""
     player = session_player()
     if request.method == "GET":
         return render_template("research/withdraw.html", player=player, done=False)

@@ -2,8 +2,8 @@
 
 The research page and the CLI both go through `study_from_form`/`save_study`, so a study made
 either way is validated the same. Settings live in `Study.settings` (JSON) with the keys the game
-API reads: timer_ms, brush_fraction, rounds_per_participant, classifier,
-target_rounds_per_stimulus, steer_unreliable.
+API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
+min_round_ms (the least server time a round must last to count toward completion).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import StimulusSet, Study
+from ..services.rounds import DEFAULT_MIN_ROUND_MS
 from . import bp
 from .auth import current_researcher, researcher_required
 
@@ -44,8 +45,8 @@ def default_settings() -> dict[str, Any]:
     """Settings of a new study: the app's game settings plus research defaults."""
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
-            "rounds_per_participant": 20, "classifier": None, "target_rounds_per_stimulus": 10,
-            "steer_unreliable": False}
+            "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
+            "min_round_ms": DEFAULT_MIN_ROUND_MS}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -59,23 +60,19 @@ def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
 
 
 def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge given settings over ``base``, checking each range; unknown keys are refused."""
-    settings = dict(base)
-    unknown = set(raw) - set(default_settings())
+    """Merge given settings over ``base``, checking each range; unknown keys are refused (and
+    dropped from ``base``: older studies may still carry keys nothing reads)."""
+    known = set(default_settings())
+    settings = {key: value for key, value in base.items() if key in known}
+    unknown = set(raw) - known
     if unknown:
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
-              "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000)}
+              "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
+              "min_round_ms": (int, 0, 600000)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
             settings[key] = _number(raw[key], key, kind, low, high)
-    if "classifier" in raw:
-        classifier = (raw["classifier"] or "").strip() or None
-        if classifier is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", classifier):
-            raise ValueError("classifier must be a weights folder name (letters, digits, . _ -)")
-        settings["classifier"] = classifier
-    if "steer_unreliable" in raw:
-        settings["steer_unreliable"] = str(raw["steer_unreliable"]).lower() in ("1", "true", "on", "yes")
     return settings
 
 
@@ -128,8 +125,6 @@ def save_study(data: StudyInput, existing: Study | None = None) -> Study:
 def study_from_form(form: Mapping[str, Any], existing: Study | None) -> StudyInput:
     base = existing.settings if existing else default_settings()
     raw = {key: form.get(key) for key in default_settings() if key in form}
-    if "steer_unreliable" not in form:  # an unticked checkbox is simply absent
-        raw["steer_unreliable"] = "0"
     return StudyInput(
         slug=(form.get("slug") or "").strip().lower(), name=form.get("name") or "",
         set_names=list(form.getlist("sets")) if hasattr(form, "getlist") else list(form.get("sets", [])),

@@ -3,7 +3,9 @@
 The `player` row is the only place a person is linked to their rounds; its foreign keys cascade
 to `round`, then `brush_point` and `guess` (ON DELETE CASCADE, enforced on SQLite by the
 `foreign_keys` pragma). Deleting that one row therefore removes the person from every table and
-every later export, and nothing about them (not even a tombstone with their id) remains.
+every later export, and nothing about them (not even a tombstone with their id) remains: on
+SQLite the deleted pages are zeroed (``secure_delete``) and the WAL is checkpointed and
+truncated, so no copy survives in the database files either.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 
+from ..database import purge_deleted_rows
 from ..extensions import db
 from ..models import Player
+from ..redirects import is_local_path
 from . import bp
 from .auth import researcher_required
 
@@ -22,11 +26,12 @@ def withdraw_player(player: Player) -> None:
     """Delete the participant and everything they produced; commits."""
     db.session.delete(player)
     db.session.commit()
+    purge_deleted_rows()
 
 
 def _back() -> str:
-    target = request.form.get("next") or ""
-    return target if target.startswith("/research") else url_for("research.index")
+    target = request.form.get("next")
+    return target if is_local_path(target, "/research") else url_for("research.index")
 
 
 @bp.post("/participants/<int:player_id>/withdraw")

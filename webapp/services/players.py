@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Player, utcnow
+from .binding import is_bound_here
 from .errors import ServiceError
 
 PSEUDONYM_MAX = 24
@@ -39,13 +40,14 @@ def address_hash(request: Request) -> str | None:
 
 
 def current_player(create: bool = True) -> Player | None:
-    """The player of this session, created (with a cookie) on first sight when ``create``."""
+    """The player of this session, created (with a cookie) on first sight when ``create``.
+    A recruited participant counts only in the browser they are bound to."""
     from flask import request
 
     public_id = session.get("player")
     if public_id:
         player = db.session.scalar(select(Player).where(Player.public_id == public_id))
-        if player is not None:
+        if player is not None and is_bound_here(player):
             return player
     if not create:
         return None

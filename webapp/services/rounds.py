@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from flask import current_app
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import render
@@ -43,11 +43,32 @@ LATE_TOLERANCE_MS = 1000
 EARLY_TIMEOUT_TOLERANCE_MS = 1000
 #: no round lasts a day: a larger t_ms is a broken client
 MAX_T_MS = 24 * 3600 * 1000
+#: a study round counts toward a participant's quota only with this many brush points (the
+#: research side's `few_points` quality flag draws the line at the same place) ...
+MIN_POINTS_PER_STUDY_ROUND = 3
+#: ... and after this much server time, unless the study sets its own ``min_round_ms``
+DEFAULT_MIN_ROUND_MS = 2000
 
 
 def elapsed_ms(rnd: Round) -> int:
     """Server milliseconds since the round was created."""
     return int((utcnow() - rnd.started_at) / timedelta(milliseconds=1))
+
+
+def min_round_ms(study: Study) -> int:
+    value = study.settings.get("min_round_ms")
+    return DEFAULT_MIN_ROUND_MS if value is None else int(value)
+
+
+def rounds_played(player: Player, study: Study) -> int:
+    """The participant's study rounds that were genuinely played: ended, with brush points, and
+    lasting at least the study's minimum server time. Rounds skipped straight through do not
+    count, so nobody reaches the completion URL by clicking "skip" N times."""
+    return db.session.scalar(
+        select(func.count(Round.id)).where(
+            Round.player_id == player.id, Round.study_id == study.id, Round.status.in_(ENDED),
+            Round.n_points >= MIN_POINTS_PER_STUDY_ROUND,
+            Round.duration_ms >= min_round_ms(study))) or 0
 
 
 # --- starting ---------------------------------------------------------------------------------
@@ -106,8 +127,7 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
     study = _study_for(player, study_slug)
     if study is not None and study.mode != "public":
         quota = int(study.settings.get("rounds_per_participant") or 0)
-        done = db.session.query(Round).filter_by(player_id=player.id, study_id=study.id).count()
-        if quota and done >= quota:
+        if quota and rounds_played(player, study) >= quota:
             raise ServiceError("all rounds of this study are done", status=409)
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
