@@ -3,6 +3,9 @@ arrived (webapp/services/plausibility.py). Replays the issue's bot and a realist
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from sqlalchemy import select
 
@@ -225,3 +228,43 @@ def test_a_batch_can_carry_skip(clocked):
     assert answer.json["guess"] is None
     bad = client.post(f"/api/rounds/{round_id}/points", json={"start_index": 1, "points": [], "end": "win"})
     assert bad.status_code == 400
+
+
+def test_researchers_see_the_bot_flagged_from_server_times(clocked):
+    """The dashboard's quality flags (SQL over received_at and the round's stored reason) flag
+    the bot; the hand is not flagged."""
+    from webapp.research.filters import Scope
+    from webapp.research.quality import flags_for
+
+    app, clock = clocked
+    bot, hand = consented_client(app), consented_client(app)
+    clock.mark_round_start()
+    round_id, state = start(bot)
+    clock.advance(50)
+    bot.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": bot_points(bot, state)})
+    clock.advance(1000)
+    clock.mark_round_start()
+    round_id, state = start(hand)
+    post_in_real_time(hand, clock, round_id, hand_trace(hand, state))
+    with app.app_context():
+        flags = {pid: sorted(f.code for f in found) for pid, found in flags_for(Scope()).items()}
+    hand_id = _round(app, round_id).player_id
+    assert hand_id not in flags
+    assert list(flags.values()) == [["implausible_input", "server_too_fast"]]
+
+
+def test_rounds_export_carries_credit_and_reason(clocked):
+    from webapp.research.exports import ExportOptions, rounds_csv
+    from webapp.research.filters import Scope
+
+    app, clock = clocked
+    bot = consented_client(app)
+    clock.mark_round_start()
+    round_id, state = start(bot)
+    clock.advance(50)
+    bot.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": bot_points(bot, state)})
+    with app.app_context():
+        text = b"".join(rounds_csv(ExportOptions(Scope(include_excluded=True)))).decode()
+    header, row = list(csv.reader(io.StringIO(text)))[:2]
+    columns = dict(zip(header, row))
+    assert columns["credited"] == "0" and columns["flag_reason"].startswith("t_ms_ahead_of_server")
