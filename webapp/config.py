@@ -22,6 +22,11 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def max_body_bytes() -> int:
+    """Largest request body the app reads (``DA_MAX_BODY_BYTES``); shared with gunicorn.conf.py."""
+    return _int("DA_MAX_BODY_BYTES", 64 * 1024)
+
+
 def from_env(instance_path: str) -> dict[str, Any]:
     """Settings for `create_app`, taken from the environment with defaults."""
     sqlite_path = Path(instance_path) / "drawing_attention.sqlite3"
@@ -37,7 +42,7 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Requests bigger than this are refused with 413 before any parsing.
-        "MAX_CONTENT_LENGTH": _int("DA_MAX_BODY_BYTES", 64 * 1024),
+        "MAX_CONTENT_LENGTH": max_body_bytes(),
         # Game settings (a study may override them).
         "ROUND_TIMER_MS": _int("DA_TIMER_MS", 15000),
         "BRUSH_FRACTION": _float("DA_BRUSH_FRACTION", 0.07),

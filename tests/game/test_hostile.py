@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
+
+from tests.conftest import REPO
 
 from tests.game.conftest import consented_client, start
 
@@ -51,3 +58,40 @@ def test_reposting_a_round_with_a_malformed_study_is_refused(game_app):
     assert answer.status_code == 400 and "study" in answer.get_json()["error"]
     fresh = client.post("/api/rounds", json={"round_id": str(uuid.uuid4()), "study": {}})
     assert fresh.status_code == 400
+
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_413_from_gunicorn_closes_the_connection(tmp_path):
+    """Under gunicorn, as `make play` runs it: the 413 says `Connection: close` and the server
+    drops the connection instead of keeping it alive with the body unread (gunicorn.conf.py)."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}"}
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1",
+                               "--threads", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
+                time.sleep(0.2)
+        sock.sendall(b"POST /api/rounds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 10000000\r\n\r\n" + b"[" * 100_000)
+        received = b""
+        while chunk := sock.recv(65536):  # ends when the server closes (a timeout fails the test)
+            received += chunk
+        sock.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    head = received.split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("HTTP/1.1 413") and "Connection: close" in head
