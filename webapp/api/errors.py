@@ -31,6 +31,12 @@ def json_body() -> dict[str, Any]:
         raise ServiceError("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ServiceError("request body must be a JSON object")
+    try:
+        # "\ud800" escapes decode to unpaired surrogates, which are not text: no database
+        # column can store them.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ServiceError("request body must be valid JSON text (unpaired surrogate)") from None
     return data
 
 
