@@ -26,6 +26,15 @@ def clocked(make_game_app):
     return make_game_app(CLOCK=clock.now, **ANTICHEAT), clock
 
 
+def _started(app, clock: FakeClock, after_ms: float):
+    """A new consented player starts a round; the server clock then moves ``after_ms`` on."""
+    client = consented_client(app)
+    clock.mark_round_start()
+    round_id, state = start(client)
+    clock.advance(after_ms)
+    return client, round_id, state
+
+
 def _round(app, round_id):
     with app.app_context():
         return db.session.scalar(select(Round).where(Round.id == round_id))
@@ -59,10 +68,7 @@ def test_bot_posting_the_ink_at_once_earns_nothing_and_is_flagged(clocked):
 def test_bot_squeezing_its_times_into_the_server_clock_moves_impossibly_fast(clocked):
     """The same bot, with its invented times squeezed into the 50 ms the server saw."""
     app, clock = clocked
-    bot = consented_client(app)
-    clock.mark_round_start()
-    round_id, state = start(bot)
-    clock.advance(50)
+    bot, round_id, state = _started(app, clock, 50)
     points = bot_points(bot, state)
     squeezed = [[x, y, 50.0 * k / len(points)] for k, (x, y, _) in enumerate(points)]
     answer = bot.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": squeezed})
@@ -115,10 +121,7 @@ def test_a_hand_brushing_in_real_time_is_credited(clocked):
 def test_page_time_far_ahead_of_the_server_is_flagged(clocked):
     """t_ms = 14,999 at 48 ms server time (accepted and believed today)."""
     app, clock = clocked
-    client = consented_client(app)
-    clock.mark_round_start()
-    round_id, _ = start(client)
-    clock.advance(48)
+    client, round_id, _ = _started(app, clock, 48)
     answer = client.post(f"/api/rounds/{round_id}/points",
                          json={"start_index": 0, "points": [[5, 5, 14999.0]]})
     assert answer.status_code == 200 and answer.json["credited"] is False
@@ -127,10 +130,7 @@ def test_page_time_far_ahead_of_the_server_is_flagged(clocked):
 
 def test_page_time_just_ahead_within_tolerance_is_believed(clocked):
     app, clock = clocked
-    client = consented_client(app)
-    clock.mark_round_start()
-    round_id, _ = start(client)
-    clock.advance(100)
+    client, round_id, _ = _started(app, clock, 100)
     tolerance = app.config["CLOCK_TOLERANCE_MS"]
     answer = client.post(f"/api/rounds/{round_id}/points",
                          json={"start_index": 0, "points": [[5, 5, 100.0 + tolerance - 1]]})
@@ -139,10 +139,7 @@ def test_page_time_just_ahead_within_tolerance_is_believed(clocked):
 
 def test_decreasing_page_times_are_refused(clocked):
     app, clock = clocked
-    client = consented_client(app)
-    clock.mark_round_start()
-    round_id, _ = start(client)
-    clock.advance(500)
+    client, round_id, _ = _started(app, clock, 500)
     within = client.post(f"/api/rounds/{round_id}/points",
                          json={"start_index": 0, "points": [[5, 5, 300.0], [6, 5, 200.0]]})
     assert within.status_code == 400 and "t_ms must not decrease" in within.json["error"]
@@ -157,10 +154,7 @@ def test_late_points_are_kept_only_within_the_grace_by_the_server_clock(make_gam
     before the end; t_ms = 0 points arriving 16 s late are dropped and counted."""
     clock = FakeClock()
     app = make_game_app(CLOCK=clock.now, **ANTICHEAT, ROUND_TIMER_MS=3000, TIMEOUT_GRACE_MS=2000)
-    client = consented_client(app)
-    clock.mark_round_start()
-    round_id, _ = start(client)
-    clock.advance(1000)
+    client, round_id, _ = _started(app, clock, 1000)
     assert client.post(f"/api/rounds/{round_id}/end", json={"reason": "skip"}).json["status"] == "skipped"
     clock.advance(500)  # 0.5 s after the end: in time
     kept = client.post(f"/api/rounds/{round_id}/points",
@@ -217,10 +211,7 @@ def test_no_recognition_is_credited_after_timer_and_grace(make_game_app, monkeyp
 def test_a_batch_can_carry_skip(clocked):
     """``"end": "skip"`` stores the batch's points, then ends the round as skipped (no guess)."""
     app, clock = clocked
-    client = consented_client(app)
-    clock.mark_round_start()
-    round_id, _ = start(client)
-    clock.advance(500)
+    client, round_id, _ = _started(app, clock, 500)
     answer = client.post(f"/api/rounds/{round_id}/points",
                          json={"start_index": 0, "points": [[5, 5, 400.0]], "end": "skip"})
     assert answer.status_code == 200
@@ -258,10 +249,7 @@ def test_rounds_export_carries_credit_and_reason(clocked):
     from webapp.research.filters import Scope
 
     app, clock = clocked
-    bot = consented_client(app)
-    clock.mark_round_start()
-    round_id, state = start(bot)
-    clock.advance(50)
+    bot, round_id, state = _started(app, clock, 50)
     bot.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": bot_points(bot, state)})
     with app.app_context():
         text = b"".join(rounds_csv(ExportOptions(Scope(include_excluded=True)))).decode()
