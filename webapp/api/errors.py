@@ -55,8 +55,8 @@ def _service_error(exc: ServiceError):
 
 def _http_error_response(exc: HTTPException) -> tuple[Response, int]:
     """The JSON answer for an HTTP error, keeping the headers the status needs: ``Allow`` on
-    405 (Flask-Limiter adds ``Retry-After`` to its 429s itself). A 413 also closes the connection: its body was never read, so
-    the connection cannot carry another request."""
+    405 (Flask-Limiter adds ``Retry-After`` to its 429s itself). A 413 also closes the
+    connection: its body was never read, so the connection cannot carry another request."""
     response, status = error_response(exc.description or exc.name, exc.code or 400)
     for name, value in exc.get_headers():
         if name.lower() != "content-type":

@@ -266,6 +266,8 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
     Every new point is checked against the server's clock first (services/plausibility.py): a
     batch a hand could not have drawn by the time it arrived leaves the round uncredited.
     """
+    # Arrival time, taken before waiting for the round's lock: time a batch spends queued behind
+    # other requests is the server's, not the player's.
     now = server_now()
     rnd = load_round(player, round_id, lock=True)
     start, points = parse_points(payload, rnd.stimulus.width, rnd.stimulus.height)
