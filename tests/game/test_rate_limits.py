@@ -94,3 +94,10 @@ def test_shipped_limits_leave_room_for_the_page():
     assert per_second and per_second[0].amount >= 10
     assert all(lim.amount / lim.get_expiry() >= 5 for lim in parse_many(shipped["LIMIT_BATCHES"]))
     assert shipped["MAX_ACTIVE_ROUNDS"] >= 2
+
+
+def test_an_unreadable_limit_stops_the_app_at_start(tmp_path):
+    from tests.conftest import make_test_app
+
+    with pytest.raises(RuntimeError, match="DA_LIMIT_BATCHES='lots' is not a rate limit"):
+        make_test_app(f"sqlite:///{tmp_path / 'l.sqlite3'}", tmp_path, LIMIT_BATCHES="lots")

@@ -12,7 +12,8 @@ player, which the per-address limit (the address as `webapp/addresses.py` trusts
 
 from __future__ import annotations
 
-from flask import current_app, session
+from flask import Flask, current_app, session
+from limits import parse_many
 
 from ..addresses import client_address
 from ..extensions import limiter
@@ -22,6 +23,20 @@ def player_key() -> str:
     """Rate-limit key: the session's player, or the address for a visitor without one."""
     player = session.get("player")
     return f"player:{player}" if player else f"address:{client_address()}"
+
+
+SETTINGS = ("LIMIT_ROUND_STARTS", "LIMIT_ROUND_STARTS_PER_ADDRESS", "LIMIT_BATCHES",
+            "LIMIT_BATCHES_PER_ADDRESS")
+
+
+def check_settings(app: Flask) -> None:
+    """Refuse to start with a limit Flask-Limiter cannot read (it would fail every request)."""
+    for name in SETTINGS:
+        try:
+            parse_many(str(app.config[name]))
+        except ValueError:
+            raise RuntimeError(f"DA_{name}={app.config[name]!r} is not a rate limit such as "
+                               "'20/minute' or '20/second;600/minute'") from None
 
 
 def _setting(name: str):  # noqa: ANN202 - returns a zero-argument callable for Flask-Limiter
