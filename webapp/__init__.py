@@ -34,6 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(repo / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    from .api.limits import check_settings
+    check_settings(app)
     install_proxy_fix(app)
     install_security_headers(app)
 

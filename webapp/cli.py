@@ -72,5 +72,8 @@ def setup_command() -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the project's command groups to the app."""
+    from .services.expiry import rounds_cli
+
     app.cli.add_command(stimuli_cli)
     app.cli.add_command(setup_command)
+    app.cli.add_command(rounds_cli)

@@ -30,6 +30,11 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def max_body_bytes() -> int:
+    """Largest request body the app reads (``DA_MAX_BODY_BYTES``); shared with gunicorn.conf.py."""
+    return _int("DA_MAX_BODY_BYTES", 64 * 1024)
+
+
 def from_env(instance_path: str) -> dict[str, Any]:
     """Settings for `create_app`, taken from the environment with defaults."""
     sqlite_path = Path(instance_path) / "drawing_attention.sqlite3"
@@ -46,7 +51,7 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Requests bigger than this are refused with 413 before any parsing.
-        "MAX_CONTENT_LENGTH": _int("DA_MAX_BODY_BYTES", 64 * 1024),
+        "MAX_CONTENT_LENGTH": max_body_bytes(),
         # Game settings (a study may override them).
         "ROUND_TIMER_MS": _int("DA_TIMER_MS", 15000),
         "BRUSH_FRACTION": _float("DA_BRUSH_FRACTION", 0.07),
@@ -62,6 +67,20 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Micro-batching: wait at most this long to gather concurrent guess requests.
         "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 5.0),
         "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 64),
+        # Anti-cheat (webapp/services/plausibility.py): how far a page's t_ms may run ahead of
+        # the server's clock, and the fastest pointer a hand moves (canvas lengths per second).
+        "CLOCK_TOLERANCE_MS": _int("DA_CLOCK_TOLERANCE_MS", 1000),
+        "MAX_POINTER_SPEED": _float("DA_MAX_POINTER_SPEED", 10.0),
+        # A round still active this long after its timer + grace was left by its page: it is
+        # stored as `abandoned` (webapp/services/expiry.py).
+        "ABANDON_AFTER_MS": _int("DA_ABANDON_AFTER_MS", 60000),
+        # Game rate limits (Flask-Limiter syntax), per player and per client address, and the
+        # most rounds one player may have running at once.
+        "LIMIT_ROUND_STARTS": os.environ.get("DA_LIMIT_ROUND_STARTS", "20/minute"),
+        "LIMIT_ROUND_STARTS_PER_ADDRESS": os.environ.get("DA_LIMIT_ROUND_STARTS_PER_ADDRESS", "300/minute"),
+        "LIMIT_BATCHES": os.environ.get("DA_LIMIT_BATCHES", "20/second;600/minute"),
+        "LIMIT_BATCHES_PER_ADDRESS": os.environ.get("DA_LIMIT_BATCHES_PER_ADDRESS", "200/second;12000/minute"),
+        "MAX_ACTIVE_ROUNDS": _int("DA_MAX_ACTIVE_ROUNDS", 3),
         # Reverse proxies of our own in front of the app whose X-Forwarded-For is believed
         # (0: none, the header is ignored). See webapp/addresses.py.
         "TRUSTED_PROXY_HOPS": _int("DA_TRUSTED_PROXY_HOPS", 0),

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
                         LargeBinary, String, Text, UniqueConstraint)
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -116,7 +117,7 @@ class Round(db.Model):
     stimulus_id: Mapped[int] = mapped_column(ForeignKey("stimulus.id", ondelete="RESTRICT"), nullable=False)
     study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id", ondelete="SET NULL"), index=True)
     category: Mapped[str] = mapped_column(String(64), nullable=False)
-    #: active | recognized | timeout | skipped
+    #: active | recognized | timeout | skipped | abandoned (left by its page, expired by the server)
     status: Mapped[str] = mapped_column(String(16), default="active", nullable=False, index=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -128,6 +129,15 @@ class Round(db.Model):
     #: timer_ms, brush_fraction, brush_radius_px, recognition_min_prob, width, height ...
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     address_hash: Mapped[str | None] = mapped_column(String(64))
+    #: False when the round counts for nothing: its input failed the server's plausibility
+    #: checks (`flag_reason` says why) or it was abandoned. Leaderboard totals count credited rounds only.
+    credited: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true(), nullable=False)
+    #: why the server did not believe the round's input (services/plausibility.py), else None
+    flag_reason: Mapped[str | None] = mapped_column(String(255))
+    #: pointer path length stored so far, stimulus pixels (for the server-time speed check)
+    path_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0", nullable=False)
+    #: points refused because they arrived after the round ended (beyond the grace) or were implausible
+    dropped_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     player: Mapped[Player] = relationship(back_populates="rounds")
     stimulus: Mapped[Stimulus] = relationship()

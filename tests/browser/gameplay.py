@@ -83,6 +83,7 @@ def stored_round(server, round_id: str) -> dict:
         rows = db.session.scalars(db.select(BrushPoint).where(BrushPoint.round_id == round_id)
                                   .order_by(BrushPoint.idx)).all()
         out = {"status": rnd.status, "points": rnd.points, "n_points": rnd.n_points,
+               "credited": rnd.credited, "flag_reason": rnd.flag_reason,
                "settings": dict(rnd.settings), "stimulus_id": rnd.stimulus_id,
                "width": rnd.stimulus.width, "height": rnd.stimulus.height,
                "png": rnd.stimulus.image_png, "player_total": rnd.player.total_score,

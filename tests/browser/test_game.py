@@ -70,6 +70,25 @@ def test_play_a_round_until_the_ai_recognises_it(browser, live_server_factory) -
     context.close()
 
 
+def test_a_real_page_brushing_is_believed_by_the_shipped_anti_cheat(browser, live_server_factory) -> None:
+    """The page's clock, batching and gap filling, in Chromium, against the shipped plausibility
+    thresholds (the other tests relax them): brushing along the ink, every round is credited."""
+    from tests.conftest import shipped_settings
+
+    server = live_server_factory(ROUND_TIMER_MS=60000,
+                                 **shipped_settings("CLOCK_TOLERANCE_MS", "MAX_POINTER_SPEED"))
+    context, page, errors = open_game(browser, server)
+    st = stimulus(page)
+    drag_mouse(page, ink_path(st["gray"]), st["width"], st["height"], steps=2)
+    page.wait_for_function(DRAINED)
+    stored = stored_round(server, page.evaluate("window.__da.roundId()"))
+    assert stored["n_points"] > 20
+    assert stored["credited"] and stored["flag_reason"] is None, stored["flag_reason"]
+    assert stored["status"] != "recognized" or stored["points"] >= 10
+    assert errors == []
+    context.close()
+
+
 def test_timeout_ends_the_round_with_zero_points(browser, live_server_factory) -> None:
     server = live_server_factory(ROUND_TIMER_MS=1500, TIMEOUT_GRACE_MS=300)
     context, page, errors = open_game(browser, server)

@@ -56,3 +56,21 @@ def test_rate_limited_route_answers_json_429_with_retry_after(tmp_path: Path, st
     assert answer.status_code == 429
     assert "error" in answer.get_json()
     assert int(answer.headers["Retry-After"]) > 0
+
+
+def test_spoofed_forwarded_for_cannot_escape_the_address_burst_flag(tmp_path: Path) -> None:
+    """Six new players from one address, each inventing a different X-Forwarded-For: without
+    trusted proxies they are still one address, so the per-address quality flag catches them."""
+    from webapp.extensions import db
+    from webapp.models import Player
+    from webapp.research.filters import Scope
+    from webapp.research.quality import flags_for
+
+    app = _app(tmp_path)
+    for i in range(6):
+        assert app.test_client().get("/api/me", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code == 200
+    with app.app_context():
+        players = set(db.session.scalars(db.select(Player.id)))
+        flagged = {pid for pid, flags in flags_for(Scope()).items()
+                   if "address_burst" in {f.code for f in flags}}
+    assert len(players) == 6 and flagged == players

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from sqlalchemy import func, select
 
+from tests.game.anticheat_helpers import FakeClock
 from tests.game.conftest import consented_client, play_until_recognised, start
 from webapp.extensions import db
 from webapp.models import BrushPoint, Guess, Player, Round
@@ -93,12 +93,15 @@ def test_skip_ends_with_no_points_and_is_idempotent(game_app):
 
 
 def test_timeout_keeps_late_points_drawn_before_the_end(make_game_app):
-    app = make_game_app(ROUND_TIMER_MS=300, TIMEOUT_GRACE_MS=0)
+    """Points that arrive within the grace after a timeout are kept if drawn before the end."""
+    clock = FakeClock()
+    app = make_game_app(ROUND_TIMER_MS=300, TIMEOUT_GRACE_MS=200, CLOCK=clock.now, CLOCK_TOLERANCE_MS=1000)
     client = consented_client(app)
     round_id, _ = start(client)
-    time.sleep(0.4)
-    state = client.get(f"/api/rounds/{round_id}").json
+    clock.advance(400)
+    state = client.post(f"/api/rounds/{round_id}/end", json={"reason": "timeout"}).json
     assert state["status"] == "timeout" and state["points"] == 0 and state["elapsed_ms"] == 300
+    clock.advance(50)
     late = client.post(f"/api/rounds/{round_id}/points",
                        json={"start_index": 0, "points": [[1, 1, 100.0], [2, 2, 250.0], [3, 3, 5000.0]]})
     assert late.status_code == 200 and late.json["n_points"] == 2 and late.json["status"] == "timeout"

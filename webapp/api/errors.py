@@ -26,8 +26,17 @@ def json_body() -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):
         raise ServiceError("request body must be valid JSON") from None
+    except RecursionError:
+        # e.g. 20,000 nested "[": deeper than the parser's stack, and no request needs it.
+        raise ServiceError("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ServiceError("request body must be a JSON object")
+    try:
+        # "\ud800" escapes decode to unpaired surrogates, which are not text: no database
+        # column can store them.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ServiceError("request body must be valid JSON text (unpaired surrogate)") from None
     return data
 
 
@@ -38,13 +47,29 @@ def error_response(message: str, status: int, **extra: Any) -> tuple[Response, i
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):
     db.session.rollback()
-    return error_response(exc.message, exc.status, **exc.extra)
+    response, status = error_response(exc.message, exc.status, **exc.extra)
+    if "retry_after" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response, status
+
+
+def _http_error_response(exc: HTTPException) -> tuple[Response, int]:
+    """The JSON answer for an HTTP error, keeping the headers the status needs: ``Allow`` on
+    405 (Flask-Limiter adds ``Retry-After`` to its 429s itself). A 413 also closes the
+    connection: its body was never read, so the connection cannot carry another request."""
+    response, status = error_response(exc.description or exc.name, exc.code or 400)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    if status == 413:
+        response.headers["Connection"] = "close"
+    return response, status
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     db.session.rollback()
-    return error_response(exc.description or exc.name, exc.code or 400)
+    return _http_error_response(exc)
 
 
 def register_app_handlers(app) -> None:  # noqa: ANN001 - Flask app
@@ -53,7 +78,7 @@ def register_app_handlers(app) -> None:  # noqa: ANN001 - Flask app
 
     def handler(exc: HTTPException):
         if request.path.startswith("/api/"):
-            return error_response(exc.description or exc.name, exc.code or 400)
+            return _http_error_response(exc)
         return exc
 
     for code in (404, 405, 413, 429):

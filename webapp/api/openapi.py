@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import jsonify
 
+from ..services.players import PSEUDONYM_PATTERN
 from . import bp
 
 _ERROR = {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -33,14 +34,14 @@ SPEC: dict[str, Any] = {
             "get": {"summary": "The current player (created with a cookie on first call)", "responses": {"200": _PLAYER}},
             "post": {"summary": "Change the pseudonym",
                      "requestBody": _body({"type": "object", "required": ["pseudonym"],
-                                           "properties": {"pseudonym": {"type": "string", "minLength": 1, "maxLength": 24}}}),
-                     "responses": {"200": _PLAYER, **_errors(400)}},
+                                           "properties": {"pseudonym": {"type": "string", "pattern": PSEUDONYM_PATTERN}}}),
+                     "responses": {"200": _PLAYER, **_errors(400, 413)}},
         },
         "/api/consent": {
             "post": {"summary": "Agree to the current consent version",
                      "requestBody": _body({"type": "object", "required": ["version", "agree"],
-                                           "properties": {"version": {"type": "string"}, "agree": {"type": "boolean"}}}),
-                     "responses": {"200": _PLAYER, **_errors(400, 409)}},
+                                           "properties": {"version": {"type": "string"}, "agree": {"type": "boolean", "enum": [True]}}}),
+                     "responses": {"200": _PLAYER, **_errors(400, 409, 413)}},
         },
         "/api/leaderboard": {
             "get": {"summary": "Best players by total score",
@@ -56,7 +57,7 @@ SPEC: dict[str, Any] = {
                      "requestBody": _body({"type": "object", "required": ["round_id"],
                                            "properties": {"round_id": {"type": "string", "format": "uuid"},
                                                           "study": {"type": "string", "nullable": True}}}),
-                     "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409)}},
+                     "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409, 413, 429)}},
         },
         "/api/rounds/{round_id}": {
             "get": {"summary": "The round's state", "parameters": [_ROUND_ID],
@@ -68,16 +69,19 @@ SPEC: dict[str, Any] = {
                      "requestBody": _body({"type": "object", "required": ["start_index", "points"], "properties": {
                          "start_index": {"type": "integer", "minimum": 0},
                          "points": {"type": "array", "items": {"type": "array", "minItems": 3, "maxItems": 3,
-                                                                "items": {"type": "number"}},
-                                    "description": "[x, y, t_ms] in the stimulus' pixel frame"}}}),
-                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413)}},
+                                                                "items": {"type": "number", "minimum": 0}},
+                                    "description": "[x, y, t_ms]: x <= width and y <= height of the round's "
+                                                   "stimulus (400 otherwise); t_ms never decreasing"},
+                         "end": {"type": "string", "enum": ["skip"], "nullable": True,
+                                 "description": "store the points, then end the round as skipped"}}}),
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413, 429)}},
         },
         "/api/rounds/{round_id}/end": {
             "post": {"summary": "Skip, or report the page's timer ran out (idempotent)",
                      "parameters": [_ROUND_ID],
                      "requestBody": _body({"type": "object", "required": ["reason"],
                                            "properties": {"reason": {"type": "string", "enum": ["skip", "timeout"]}}}),
-                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409)}},
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413)}},
         },
         "/api/stimuli/{stimulus_id}/image.png": {
             "get": {"summary": "The stimulus image (grayscale PNG, native resolution)",
@@ -99,7 +103,7 @@ SPEC: dict[str, Any] = {
                 "label": {"type": "string"}, "p": {"type": "number"}}}},
             "correct": {"type": "boolean"}, "n_points": {"type": "integer"}}},
         "RoundState": {"type": "object", "properties": {
-            "round_id": {"type": "string"}, "status": {"type": "string", "enum": ["active", "recognized", "timeout", "skipped"]},
+            "round_id": {"type": "string"}, "status": {"type": "string", "enum": ["active", "recognized", "timeout", "skipped", "abandoned"]},
             "category": {"type": "string"},
             "stimulus": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "key": {"type": "string"}, "category": {"type": "string"},
@@ -109,7 +113,8 @@ SPEC: dict[str, Any] = {
                 "max_points_per_round": {"type": "integer"}}},
             "n_points": {"type": "integer"}, "elapsed_ms": {"type": "integer"}, "remaining_ms": {"type": "integer"},
             "guess": {"allOf": [{"$ref": "#/components/schemas/Guess"}], "nullable": True},
-            "points": {"type": "integer"}, "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
+            "points": {"type": "integer"}, "credited": {"type": "boolean"},
+            "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
             "model_version": {"type": "string"}}},
     }},
 }

@@ -7,7 +7,7 @@ from flask import jsonify
 from ..services import rounds as service
 from ..services.errors import ServiceError
 from ..services.players import current_player
-from . import bp
+from . import bp, limits
 from .errors import json_body
 
 
@@ -20,6 +20,8 @@ def _me():
 
 
 @bp.post("/rounds")
+@limits.round_starts_per_player
+@limits.round_starts_per_address
 def start_round():
     body = json_body()
     rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"))
@@ -38,6 +40,8 @@ def get_round(round_id: str):
 
 
 @bp.post("/rounds/<round_id>/points")
+@limits.batches_per_player
+@limits.batches_per_address
 def post_points(round_id: str):
     rnd = service.add_points(_me(), round_id, json_body())
     return jsonify(service.round_state(rnd))

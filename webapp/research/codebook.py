@@ -33,7 +33,8 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("stimulus", "str", "stimulus key"),
         ("stimulus_set", "str", "name of the stimulus set the stimulus belongs to"),
         ("category", "str", "stimulus category"),
-        ("status", "str", "recognized | timeout | skipped | active (never ended) | imported"),
+        ("status", "str", "recognized | timeout | skipped | abandoned (left by its page, ended by "
+                          "the server; not a played round) | active (not ended yet) | imported"),
         ("score", "int", "game points the round earned (0 unless recognised)"),
         ("n_points", "int", "number of brush points stored for the round"),
         ("duration_ms", "int", "server-measured ms from round start to its end (empty if none)"),
@@ -43,6 +44,13 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("settings", "json", "settings the round ran with (timer_ms, brush_fraction, "
                              "brush_radius_px, recognition_min_prob, width, height, ...)"),
         ("excluded", "bool", "1 if a researcher excluded the participant (only exported on request)"),
+        ("credited", "bool", "1 if the round counted for the player (leaderboard); 0 when the server "
+                             "did not believe its input (see flag_reason) or it was abandoned"),
+        ("flag_reason", "str", "why the server did not believe the round's input: the rule "
+                               "(t_ms_ahead_of_server | pointer_too_fast | ink_faster_than_server_clock) "
+                               "and its figures; empty when plausible"),
+        ("dropped_points", "int", "points the server refused because they arrived after the round's "
+                                  "end + grace or were implausible (not in clicks.csv)"),
         ("external_id", "str", "recruitment platform id (PROLIFIC_PID); only in exports made "
                                "with include_external_ids"),
     ],

@@ -113,9 +113,14 @@ def categories(scope: Scope) -> list[dict[str, Any]]:
             for cat, played, hits, mean, fastest in rows]
 
 
+def _played_rounds(scope: Scope) -> Any:
+    """Rounds in scope that count toward coverage: abandoned ones were never played."""
+    return select(Round).where(*scope.round_conditions(), Round.status != "abandoned").subquery()
+
+
 def coverage(scope: Scope, size: int) -> tuple[Page, list[dict[str, Any]]]:
     """Stimuli with their round counts in scope, least played first (they need plays)."""
-    rounds = _scoped_rounds(scope)
+    rounds = _played_rounds(scope)
     counts = (select(rounds.c.stimulus_id, func.count().label("n"),
                      func.sum(case((rounds.c.status == "recognized", 1), else_=0)).label("hits"))
               .group_by(rounds.c.stimulus_id).subquery())
@@ -136,7 +141,7 @@ def coverage(scope: Scope, size: int) -> tuple[Page, list[dict[str, Any]]]:
 
 def coverage_totals(scope: Scope) -> dict[str, int]:
     """How many stimuli have reached the target, and how many rounds are still missing."""
-    rounds = _scoped_rounds(scope)
+    rounds = _played_rounds(scope)
     counts = select(rounds.c.stimulus_id, func.count().label("n")).group_by(rounds.c.stimulus_id).subquery()
     stimuli = _stimuli_in_scope(scope).subquery()
     target = _target(scope)

@@ -97,14 +97,16 @@ def rounds_csv(options: ExportOptions, counter: Counter | None = None) -> Iterat
     counter = counter or Counter()
     query = (_base(options, StimulusSet.name, Round.status, Round.points, Round.n_points,
                    Round.duration_ms, Round.started_at, Round.ended_at, Round.model_version,
-                   Round.settings, Player.excluded)
+                   Round.settings, Player.excluded, Round.credited, Round.flag_reason,
+                   Round.dropped_points)
              .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
              .order_by(Round.started_at, Round.id))
     rows = ([slug or "", participant_code(pub), rid, key, set_name, cat, status, score, n_points,
              "" if duration is None else duration, _iso(started), _iso(ended), model,
-             json.dumps(settings, sort_keys=True), int(excluded), *_external(options, ext)]
+             json.dumps(settings, sort_keys=True), int(excluded), int(credited), flag or "", dropped,
+             *_external(options, ext)]
             for (slug, pub, ext, rid, key, cat, set_name, status, score, n_points, duration,
-                 started, ended, model, settings, excluded) in _stream(query))
+                 started, ended, model, settings, excluded, credited, flag, dropped) in _stream(query))
     return _csv_chunks(header("rounds.csv", options.external_ids), rows, counter)
 
 

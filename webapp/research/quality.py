@@ -12,6 +12,13 @@ cannot plausibly do:
 * ``address_burst`` - many new participants, or more rounds than a person can play, from one
   (salted, hashed) address within one hour.
 
+Two rules use the server's clock only, so a client that forges its ``t_ms`` cannot hide from them:
+
+* ``server_too_fast`` - a round with many points that all reached the server sooner after the
+  round started than one point per millisecond allows (received_at, not t_ms).
+* ``implausible_input`` - rounds the game itself refused to credit because a batch could not have
+  been drawn by the time it arrived (`Round.flag_reason`, webapp/services/plausibility.py).
+
 Imported legacy rounds carry no trustworthy times and are left out of every rule.
 """
 
@@ -50,9 +57,18 @@ def _hour(column: Any) -> Any:
     return func.strftime("%Y-%m-%d %H", column)
 
 
+def _ms_between(start: Any, end: Any) -> Any:
+    """Milliseconds from one timestamp column to another, in the dialect's own arithmetic."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start) * 1000
+    return (func.julianday(end) - func.julianday(start)) * 86_400_000
+
+
 def _scoped_rounds(scope: Scope, player_ids: Iterable[int] | None) -> Any:
-    """Rounds the rules look at, as a subquery (id, player_id, n_points, status)."""
-    query = select(Round.id, Round.player_id, Round.n_points, Round.status).where(
+    """Rounds the rules look at, as a subquery (id, player_id, n_points, status, started_at,
+    flag_reason)."""
+    query = select(Round.id, Round.player_id, Round.n_points, Round.status, Round.started_at,
+                   Round.flag_reason).where(
         *scope.round_conditions(), Round.status != IMPORTED)
     if player_ids is not None:
         query = query.where(Round.player_id.in_(list(player_ids)))
@@ -65,9 +81,10 @@ def _point_stats(rounds: Any) -> Any:
                    func.count().label("n"),
                    (func.max(BrushPoint.t_ms) - func.min(BrushPoint.t_ms)).label("span"),
                    func.sum(func.round(BrushPoint.x * 1000)).label("sx"),
-                   func.sum(func.round(BrushPoint.y * 1000)).label("sy"))
+                   func.sum(func.round(BrushPoint.y * 1000)).label("sy"),
+                   _ms_between(rounds.c.started_at, func.max(BrushPoint.received_at)).label("server_span"))
             .join(rounds, rounds.c.id == BrushPoint.round_id)
-            .group_by(BrushPoint.round_id, rounds.c.player_id)
+            .group_by(BrushPoint.round_id, rounds.c.player_id, rounds.c.started_at)
             .subquery())
 
 
@@ -76,6 +93,19 @@ def _too_fast(stats: Any) -> Select[Any]:
             .where(stats.c.n >= FAST_MIN_POINTS,
                    stats.c.span < (stats.c.n - 1) * literal(FAST_MIN_MS_PER_POINT))
             .group_by(stats.c.player_id))
+
+
+def _server_too_fast(stats: Any) -> Select[Any]:
+    return (select(stats.c.player_id, func.count())
+            .where(stats.c.n >= FAST_MIN_POINTS,
+                   stats.c.server_span < (stats.c.n - 1) * literal(FAST_MIN_MS_PER_POINT))
+            .group_by(stats.c.player_id))
+
+
+def _implausible(rounds: Any) -> Select[Any]:
+    return (select(rounds.c.player_id, func.count())
+            .where(rounds.c.flag_reason.is_not(None))
+            .group_by(rounds.c.player_id))
 
 
 def _repeated(stats: Any) -> Select[Any]:
@@ -134,6 +164,12 @@ def flags_for(scope: Scope, player_ids: Iterable[int] | None = None) -> dict[int
 
     for pid, count in db.session.execute(_too_fast(stats)):
         add(pid, Flag("too_fast", f"{count} round(s) brushed faster than 1 ms per point"))
+    for pid, count in db.session.execute(_server_too_fast(stats)):
+        add(pid, Flag("server_too_fast", f"{count} round(s) whose points reached the server faster "
+                                         "than 1 ms per point"))
+    for pid, count in db.session.execute(_implausible(rounds)):
+        add(pid, Flag("implausible_input", f"{count} round(s) not credited: input no hand could "
+                                           "draw by the time it arrived"))
     for pid, few, total in db.session.execute(_few_points(rounds)):
         add(pid, Flag("few_points", f"{few} of {total} rounds with fewer than {FEW_POINTS} points"))
     for pid, extra in db.session.execute(_repeated(stats)):

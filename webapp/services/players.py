@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import unicodedata
 import uuid
 
@@ -60,17 +61,39 @@ def current_player(create: bool = True) -> Player | None:
     return player
 
 
+def _control_class() -> str:
+    """A regex character class body of every control, format and private-use character of the
+    Basic Multilingual Plane (Unicode categories Cc, Cf, Co): invisible or direction-changing
+    characters that would let a pseudonym impersonate another on the leaderboard. (Unpaired
+    surrogates never get this far: `api.errors.json_body` refuses them as invalid text.)"""
+    def escape(code: int) -> str:
+        return f"\\u{code:04x}"
+
+    parts = []
+    for category in ("Cc", "Cf", "Co"):
+        codes = [c for c in range(0x10000) if unicodedata.category(chr(c)) == category]
+        start = codes[0]
+        for prev, cur in zip(codes, codes[1:] + [None]):
+            if cur != prev + 1:
+                parts.append(escape(start) if start == prev else f"{escape(start)}-{escape(prev)}")
+                start = cur
+    return "".join(parts)
+
+
+_C = _control_class()
+#: A pseudonym: 1-24 characters after trimming surrounding whitespace, none of them a control or
+#: format character. One regex for the server's check and the OpenAPI schema, so both agree.
+PSEUDONYM_PATTERN = rf"^\s*[^\s{_C}](?:[^{_C}]{{0,{PSEUDONYM_MAX - 2}}}[^\s{_C}])?\s*$"
+
+
 def clean_pseudonym(value: object) -> str:
-    """Validate a pseudonym: 1-24 printable characters after trimming (stored as given; pages
-    escape it when they render it)."""
+    """Validate a pseudonym against `PSEUDONYM_PATTERN` and trim it (stored as given otherwise;
+    pages escape it when they render it)."""
     if not isinstance(value, str):
         raise ServiceError("pseudonym must be a string")
-    name = value.strip()
-    if not 1 <= len(name) <= PSEUDONYM_MAX:
-        raise ServiceError(f"pseudonym must be 1-{PSEUDONYM_MAX} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise ServiceError("pseudonym must contain printable characters only")
-    return name
+    if re.fullmatch(PSEUDONYM_PATTERN, value) is None:
+        raise ServiceError(f"pseudonym must be 1-{PSEUDONYM_MAX} printable characters")
+    return value.strip()
 
 
 def give_consent(player: Player, version: object, agree: object) -> None:

@@ -28,7 +28,9 @@ from models import render
 
 from ..database import begin_write
 from ..extensions import db
-from ..models import BrushPoint, Guess, Player, Round, Study, utcnow
+from ..models import BrushPoint, Guess, Player, Round, Study
+from . import admission, expiry, plausibility
+from .clock import ms_between, round_elapsed_ms, server_now
 from .errors import ServiceError
 from .guessing import get_guess_service
 from .reveal import round_mask
@@ -36,9 +38,7 @@ from .sampling import choose_stimulus, pool_set_ids
 from .scoring import is_recognised, round_points
 from .stimuli import stimulus_pixels
 
-ENDED = ("recognized", "timeout", "skipped")
-#: a page's clock may run a little behind the server's; late points this close still count
-LATE_TOLERANCE_MS = 1000
+ENDED = ("recognized", "timeout", "skipped", "abandoned")
 #: the page's timer may fire slightly before the server's; `timeout` ends this close are fine
 EARLY_TIMEOUT_TOLERANCE_MS = 1000
 #: no round lasts a day: a larger t_ms is a broken client
@@ -52,7 +52,7 @@ DEFAULT_MIN_ROUND_MS = 2000
 
 def elapsed_ms(rnd: Round) -> int:
     """Server milliseconds since the round was created."""
-    return int((utcnow() - rnd.started_at) / timedelta(milliseconds=1))
+    return round_elapsed_ms(rnd)
 
 
 def min_round_ms(study: Study) -> int:
@@ -117,6 +117,8 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
     over a flaky network) creates one round; the others get it as an idempotent re-post.
     """
     rid = _valid_round_id(round_id)
+    if study_slug is not None and not isinstance(study_slug, str):
+        raise ServiceError("study must be a string or null")
     version = get_guess_service().version  # may load the classifier: before taking any lock
     begin_write()
     existing = db.session.get(Round, rid)
@@ -131,8 +133,9 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
             raise ServiceError("all rounds of this study are done", status=409)
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
+    admission.check_can_start(player)
     stimulus = choose_stimulus(player, set_ids)
-    rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id,
+    rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id, started_at=server_now(),
                 study_id=study.id if study is not None else None, category=stimulus.category,
                 status="active", model_version=version,
                 settings=_settings(study, stimulus.width, stimulus.height, version),
@@ -198,7 +201,8 @@ def round_state(rnd: Round) -> dict[str, Any]:
         "n_points": rnd.n_points, "elapsed_ms": elapsed, "remaining_ms": remaining,
         "guess": (None if last is None else
                   {"top5": last.top5, "correct": last.correct, "n_points": last.n_points}),
-        "points": rnd.points, "total_score": player.total_score, "best_round": player.best_round,
+        "points": rnd.points, "credited": rnd.credited,
+        "total_score": player.total_score, "best_round": player.best_round,
         "model_version": rnd.model_version,
     }
 
@@ -210,6 +214,10 @@ def _finish(rnd: Round, status: str, duration_ms: int, points: int = 0) -> None:
     rnd.status = status
     rnd.duration_ms = int(duration_ms)
     rnd.ended_at = rnd.started_at + timedelta(milliseconds=int(duration_ms))
+    if not rnd.credited:
+        # Input the server did not believe earns nothing and counts nowhere on the leaderboard.
+        rnd.points = 0
+        return
     rnd.points = points
     # In SQL, not in Python: rounds of one player ending at once must all count.
     db.session.execute(
@@ -287,8 +295,27 @@ def parse_points(payload: dict[str, Any], width: int, height: int) -> tuple[int,
     return start, points
 
 
+def _batch_end(payload: dict[str, Any]) -> str | None:
+    """``"end": "skip"`` in a batch: store its points, then end the round as skipped."""
+    end = payload.get("end")
+    if end is not None and end != "skip":
+        raise ServiceError('end must be "skip" or absent')
+    return end
+
+
+def _last_point(rnd: Round) -> tuple[float, float, float] | None:
+    if rnd.n_points == 0:
+        return None
+    row = db.session.execute(select(BrushPoint.x, BrushPoint.y, BrushPoint.t_ms).where(
+        BrushPoint.round_id == rnd.id, BrushPoint.idx == rnd.n_points - 1)).one_or_none()
+    return None if row is None else tuple(row)
+
+
 def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
     """Append a batch, then (if the round is still on) guess and decide. Idempotent by index.
+
+    Every new point is checked against the server's clock first (services/plausibility.py): a
+    batch a hand could not have drawn by the time it arrived leaves the round uncredited.
 
     The points are committed first, so they are safe whatever happens next; the classifier
     then runs with no transaction open (a guess takes milliseconds to seconds under load, and
@@ -296,38 +323,66 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
     kept the micro-batcher from ever pooling them); the guess is stored in its own short
     transaction.
     """
+    # Arrival time, taken before waiting for the round's lock: time a batch spends queued behind
+    # other requests is the server's, not the player's.
+    now = server_now()
     rnd = load_round(player, round_id, lock=True)
     start, points = parse_points(payload, rnd.stimulus.width, rnd.stimulus.height)
+    end = _batch_end(payload)
     stored = rnd.n_points
     if start > stored:
         raise ServiceError("points are missing before this batch", status=409, expected_index=stored)
     new = points[stored - start:]
     if stored + len(new) > current_app.config["MAX_POINTS_PER_ROUND"]:
         raise ServiceError("this round has reached its maximum number of points", status=409)
+    previous = _last_point(rnd)
+    plausibility.require_monotonic(new, previous)
+    server_ms = round_elapsed_ms(rnd, now)
     expire_if_due(rnd)
     if rnd.status != "active":
-        # Late batches: keep what was drawn before the round ended, nothing after.
-        limit = (rnd.duration_ms or 0) + LATE_TOLERANCE_MS
-        kept = []
-        for point in new:
-            if point[2] > limit:
-                break
-            kept.append(point)
-        new = kept
-    if not new:
-        db.session.commit()
-        return rnd
-    now = utcnow()
-    # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
-    db.session.execute(insert(BrushPoint), [
-        {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
-        for i, (x, y, t) in enumerate(new)])
-    rnd.n_points = stored + len(new)
-    question = _Question.of(rnd, stored, new) if rnd.status == "active" else None
+        new = _late_points_kept(rnd, new, previous, server_ms)
+    else:
+        reason = plausibility.implausibility(rnd, new, previous, server_ms)
+        if reason is not None and rnd.credited:
+            rnd.credited = False
+            rnd.flag_reason = reason[:255]
+    question = None
+    if new:
+        # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
+        db.session.execute(insert(BrushPoint), [
+            {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
+            for i, (x, y, t) in enumerate(new)])
+        rnd.n_points = stored + len(new)
+        rnd.path_px = (rnd.path_px or 0.0) + plausibility.path_length(new, previous)
+        if rnd.status == "active" and end is None:
+            question = _Question.of(rnd, stored, new)
+    if end == "skip" and rnd.status == "active":
+        _finish(rnd, "skipped", server_ms)
     db.session.commit()
     if question is not None:
         _guess(player, question)
     return rnd
+
+
+def _late_points_kept(rnd: Round, new: list[tuple[float, float, float]],
+                      previous: tuple[float, float, float] | None,
+                      server_ms: int) -> list[tuple[float, float, float]]:
+    """Which points of a batch for an ended round are kept: only if the batch arrived within the
+    round's grace after its end by the server's clock, only the points drawn (page time) before
+    the end within ``CLOCK_TOLERANCE_MS``, and only if those pass the plausibility checks. The
+    rest are counted in ``Round.dropped_points``."""
+    end_ms = rnd.duration_ms or 0
+    tolerance = current_app.config["CLOCK_TOLERANCE_MS"]
+    kept: list[tuple[float, float, float]] = []
+    if server_ms <= end_ms + int(rnd.settings.get("timeout_grace_ms", 0)):
+        for point in new:
+            if point[2] > end_ms + tolerance:
+                break
+            kept.append(point)
+        if plausibility.implausibility(rnd, kept, previous, server_ms) is not None:
+            kept = []
+    rnd.dropped_points = (rnd.dropped_points or 0) + len(new) - len(kept)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -361,7 +416,7 @@ def _guess(player: Player, q: _Question) -> None:
     db.session.commit()  # end the read (if the mask was rebuilt): nothing is held while guessing
     service = get_guess_service()
     top5 = service.top5(render.reveal(q.pixels, mask))
-    elapsed = int((utcnow() - q.started_at) / timedelta(milliseconds=1))
+    elapsed = ms_between(q.started_at, server_now())
     correct = is_recognised(top5[0]["label"], top5[0]["p"], q.category,
                             q.settings["recognition_min_prob"])
     rnd = load_round(player, q.round_id, lock=True)
@@ -370,6 +425,9 @@ def _guess(player: Player, q: _Question) -> None:
         db.session.add(Guess(round_id=rnd.id, n_points=q.n_before + len(q.new), server_ms=elapsed,
                              client_t_ms=q.new[-1][2], top5=top5, correct=correct,
                              model_version=service.version))
-        if correct:
+        if correct and expiry.past_deadline(rnd, elapsed):
+            # The guess finished after timer + grace: no round is credited after its time.
+            _finish(rnd, "timeout", rnd.settings["timer_ms"])
+        elif correct:
             _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
     db.session.commit()

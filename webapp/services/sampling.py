@@ -28,7 +28,9 @@ def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | Non
         raise ServiceError("no stimulus set is active: import one with "
                            "`flask --app wsgi stimuli import`", status=409)
     rng = rng or random.SystemRandom()
+    # Abandoned rounds were never played: they must not make their stimulus look covered.
     plays = (select(Round.stimulus_id, func.count(Round.id).label("n"))
+             .where(Round.status != "abandoned")
              .group_by(Round.stimulus_id).subquery())
     rows = db.session.execute(
         select(Stimulus.id, func.coalesce(plays.c.n, 0))

@@ -1,0 +1,81 @@
+"""When a round's time is over by the server's clock, and what happens to rounds nobody ends.
+
+The page ends every round it plays (recognition, skip, or its timer). A round that is still
+``active`` ``ABANDON_AFTER_MS`` after its timer + grace ran out was left by its page (tab
+closed, bot gone): the server ends it as ``abandoned``, which counts nowhere a played round
+counts (rounds played, leaderboard, stimulus coverage, sampling). The sweep needs no client: it
+runs lazily whenever a round is created, and on demand with ``flask --app wsgi rounds expire``
+(e.g. from cron). Its points stay stored, as drawn; `Round.credited` is False.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Round
+from .clock import server_now
+
+#: statuses that count as a played round (everything ended except `abandoned`)
+PLAYED = ("recognized", "timeout", "skipped")
+
+
+def deadline_ms(rnd: Round) -> int:
+    """Server ms after the round's start beyond which nothing in it can be credited."""
+    return int(rnd.settings["timer_ms"]) + int(rnd.settings.get("timeout_grace_ms", 0))
+
+
+def past_deadline(rnd: Round, elapsed_ms: int) -> bool:
+    """True when ``elapsed_ms`` (server time) is after the round's timer + grace."""
+    return elapsed_ms > deadline_ms(rnd)
+
+
+def sweep_abandoned() -> int:
+    """End every round left active past its timer + grace + ``ABANDON_AFTER_MS`` as abandoned.
+
+    Safe to run concurrently: each update only touches rows still ``active``. Returns how many
+    rounds it ended (and commits them)."""
+    now = server_now()
+    after = int(current_app.config["ABANDON_AFTER_MS"])
+    # Timers differ per study; no round's deadline is shorter than the grace alone, so this
+    # bound only narrows the candidates, and each round is then judged by its own settings.
+    oldest_possible = now - timedelta(milliseconds=after)
+    candidates = db.session.execute(select(Round.id, Round.started_at, Round.settings)
+                                    .where(Round.status == "active", Round.started_at < oldest_possible)).all()
+    ended = 0
+    for rid, started_at, settings in candidates:
+        limit = int(settings["timer_ms"]) + int(settings.get("timeout_grace_ms", 0))
+        if (now - started_at) / timedelta(milliseconds=1) <= limit + after:
+            continue
+        result = db.session.execute(
+            update(Round).where(Round.id == rid, Round.status == "active")
+            .values(status="abandoned", credited=False, points=0, duration_ms=int(settings["timer_ms"]),
+                    ended_at=started_at + timedelta(milliseconds=int(settings["timer_ms"]))))
+        ended += result.rowcount or 0
+    db.session.commit()
+    return ended
+
+
+def active_round_count(player_id: int) -> int:
+    """The player's rounds still running by the server's clock (within timer + grace)."""
+    rows = db.session.execute(select(Round.started_at, Round.settings)
+                              .where(Round.player_id == player_id, Round.status == "active")).all()
+    now = server_now()
+    return sum(1 for started_at, settings in rows
+               if (now - started_at) / timedelta(milliseconds=1)
+               <= int(settings["timer_ms"]) + int(settings.get("timeout_grace_ms", 0)))
+
+
+rounds_cli = AppGroup("rounds", help="Maintain game rounds.")
+
+
+@rounds_cli.command("expire")
+def expire_command() -> None:
+    """End rounds their pages left behind (active past timer + grace + DA_ABANDON_AFTER_MS)."""
+    click.echo(f"{sweep_abandoned()} abandoned round(s) expired")
+
