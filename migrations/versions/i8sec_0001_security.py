@@ -1,7 +1,7 @@
 """security: participant binding, researcher session epoch, API token scope
 
 Revision ID: i8sec_0001
-Revises: 20fb2ad70573
+Revises: i7hard_0001
 Create Date: 2026-11-27 21:30:00
 
 Additive only: a nullable column and two columns with server defaults, so existing rows keep
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = 'i8sec_0001'
-down_revision = '20fb2ad70573'
+down_revision = 'i7hard_0001'
 branch_labels = None
 depends_on = None
 
