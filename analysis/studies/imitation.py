@@ -168,16 +168,20 @@ def write_outputs(result: AuditResult, out: Path) -> None:
     """``per_identity.csv``, ``predictions.csv``, ``summary.json`` and ``imitation.png`` in ``out``."""
     import json
 
+    import matplotlib.pyplot as plt
+
     from ..compare import jsonable
 
     out.mkdir(parents=True, exist_ok=True)
     result.per_identity.to_csv(out / "per_identity.csv", index=False)
     result.predictions.to_csv(out / "predictions.csv", index=False)
     (out / "summary.json").write_text(json.dumps(jsonable(result.summary), indent=2) + "\n")
-    plot(result, out / "imitation.png")
+    fig = figure(result)
+    fig.savefig(out / "imitation.png", dpi=120)
+    plt.close(fig)
 
 
-def plot(result: AuditResult, path: Path) -> None:
+def figure(result: AuditResult):
     """Left: top-1 per identity (imitations, baseline) against chance. Right: rank-sum AUCs."""
     import matplotlib.pyplot as plt
 
@@ -205,5 +209,4 @@ def plot(result: AuditResult, path: Path) -> None:
                     f"significant", fontsize=8)
     right.set_ylabel("rank-sum AUC (green: Bonferroni p < α)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
