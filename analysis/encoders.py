@@ -1,8 +1,9 @@
 """Image (and text) encoders that judge generated images: one small protocol, two implementations.
 
 A study that asks "which source does this image imitate?" needs only embeddings it can compare
-by cosine similarity, so every encoder here answers `embed_images` (and, for zero-shot
-identification by name, `embed_texts`) with L2-normalised rows:
+by distance, so every encoder here answers `embed_images` (and, for zero-shot identification by
+name, `embed_texts`) with rows ``[N, D]`` compared by squared Euclidean distance (on
+L2-normalised rows, as both encoders here return, the same ranking as cosine similarity):
 
 - `CriticEncoder`: this project's drawing critic (`analysis.studies.originality.load_critic`),
   for white-on-black sketches. It has no text side. The critic is reached through
@@ -29,7 +30,7 @@ from .stimuli import at_size
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Anything that embeds images as L2-normalised rows ``[N, D]``."""
+    """Anything that embeds images as rows ``[N, D]`` compared by squared Euclidean distance."""
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 

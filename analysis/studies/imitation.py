@@ -7,9 +7,11 @@ similar to that artist's imitations than to the other artists' imitations. This 
 protocol for any `Imitator` (`imitators.py`) and any `Encoder` (`analysis.encoders`):
 
 1. **Imitations.** N images per identity, generated from that identity (its prompt or exemplar).
-2. **Identification.** Each image goes to the identity whose reference embedding is nearest by
-   cosine similarity: the encoder's embedding of the identity's prompt (zero-shot by name, CLIP)
-   or of the identity's exemplar image (drawings: which exemplar does this sample imitate?).
+2. **Identification.** Each image goes to the identity whose reference embedding is nearest
+   (squared Euclidean distance: for L2-normalised embeddings such as CLIP's the same ranking as
+   cosine similarity, and for a prototypical-network critic the metric it was trained with): the
+   encoder's embedding of the identity's prompt (zero-shot by name, CLIP) or of the identity's
+   exemplar image (drawings: which exemplar does this sample imitate?).
    Top-1 per identity and overall, with percentile bootstrap 95% CIs (overall: resampling whole
    identities, so an identity's N correlated images move together).
 3. **Random-source baseline.** N more images per identity, each generated from a randomly chosen
@@ -17,10 +19,10 @@ protocol for any `Imitator` (`imitators.py`) and any `Encoder` (`analysis.encode
    when the image carries nothing of it (0 for a perfect imitator and encoder, about chance for
    an encoder that sees nothing). Chance is 1/K.
 4. **Rank-sum tests.** For identity i with real works R_i, every imitation g gets its mean
-   cosine similarity to R_i. A one-sided Mann–Whitney U test asks whether i's own imitations
-   score higher than the other identities' imitations; one test per identity, Bonferroni
-   corrected over the identities tested; reported with the effect size AUC = U / (n_own ·
-   n_other) (0.5 = no preference). Each imitation is one observation (not each real/imitation
+   squared distance to R_i. A one-sided Mann–Whitney U test asks whether i's own imitations
+   are closer than the other identities' imitations; one test per identity, Bonferroni
+   corrected over the identities tested; reported with the effect size AUC = P(an own
+   imitation is closer than another's) (0.5 = no preference, 1 = always closer). Each imitation is one observation (not each real/imitation
    pair, which would share images and overstate the evidence). Identities without real works
    are not tested, and are counted.
 """
@@ -34,6 +36,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.spatial.distance import cdist
 
 from ..encoders import Encoder, TextEncoder
 from ..stats import bootstrap_ci
@@ -66,6 +69,11 @@ def reference_embeddings(encoder: Encoder, identify_by: str, identities: Sequenc
     raise ValueError(f"identify_by must be 'text' or 'exemplar', not {identify_by!r}")
 
 
+def nearest(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Index of the nearest reference (squared Euclidean distance) for each embedding."""
+    return cdist(embeddings, references, "sqeuclidean").argmin(axis=1)
+
+
 def baseline_sources(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """``[K, N]`` identity indices, row i drawn uniformly from the identities other than i."""
     return (np.arange(k)[:, None] + rng.integers(1, k, size=(k, n))) % k
@@ -76,23 +84,25 @@ def rank_sum_tests(real_embeddings: Sequence[np.ndarray | None], imitation_embed
     """Per identity: are its real works closer to its own imitations than to the others'?
 
     ``real_embeddings[i]`` is ``[M_i, D]`` (or None: not tested); ``imitation_embeddings`` is
-    ``[K, N, D]``. Columns: ``n_real, own_similarity, other_similarity, auc, p, p_bonferroni,
-    significant`` (NaN / False where untested).
+    ``[K, N, D]``. Columns: ``n_real, own_distance, other_distance, auc, p, p_bonferroni,
+    significant`` (NaN / False where untested); distances are mean squared Euclidean distances
+    from an imitation to the identity's real works.
     """
-    k = imitation_embeddings.shape[0]
+    k, n, d = imitation_embeddings.shape
     rows = []
     for i in range(k):
         real = real_embeddings[i]
         if real is None or len(real) == 0:
-            rows.append({"n_real": 0, "own_similarity": np.nan, "other_similarity": np.nan, "auc": np.nan,
+            rows.append({"n_real": 0, "own_distance": np.nan, "other_distance": np.nan, "auc": np.nan,
                          "p": np.nan})
             continue
-        score = (imitation_embeddings @ np.asarray(real).T).mean(axis=2)  # [K, N]
-        own, other = score[i], np.delete(score, i, axis=0).ravel()
-        test = stats.mannwhitneyu(own, other, alternative="greater")
-        rows.append({"n_real": len(real), "own_similarity": float(own.mean()),
-                     "other_similarity": float(other.mean()),
-                     "auc": float(test.statistic) / (own.size * other.size), "p": float(test.pvalue)})
+        distance = cdist(imitation_embeddings.reshape(k * n, d), np.asarray(real), "sqeuclidean")
+        distance = distance.mean(axis=1).reshape(k, n)
+        own, other = distance[i], np.delete(distance, i, axis=0).ravel()
+        test = stats.mannwhitneyu(own, other, alternative="less")  # statistic = U of `own`
+        rows.append({"n_real": len(real), "own_distance": float(own.mean()),
+                     "other_distance": float(other.mean()),
+                     "auc": 1.0 - float(test.statistic) / (own.size * other.size), "p": float(test.pvalue)})
     table = pd.DataFrame(rows)
     tested = table.p.notna()
     table["p_bonferroni"] = np.minimum(1.0, table.p * int(tested.sum()))
@@ -119,8 +129,8 @@ def audit(imitator: Imitator, encoder: Encoder, samples_per: int, identify_by: s
     baseline = imitator.generate(base_sources, seed + 1)
     imitation_emb = encoder.embed_images(imitations)
     baseline_emb = encoder.embed_images(baseline)
-    predicted = (imitation_emb @ references.T).argmax(1)
-    predicted_baseline = (baseline_emb @ references.T).argmax(1)
+    predicted = nearest(imitation_emb, references)
+    predicted_baseline = nearest(baseline_emb, references)
     target = own_sources  # both sets are scored against identity i = row of the [K, N] layout
     correct = (predicted == target).astype(float)
     correct_baseline = (predicted_baseline == target).astype(float)
@@ -190,7 +200,8 @@ def figure(result: AuditResult):
     x = np.arange(len(order))
     fig, (left, right) = plt.subplots(1, 2, figsize=(max(7.0, 0.18 * len(order) + 4), 3.6),
                                       gridspec_kw={"width_ratios": [3, 2]})
-    left.bar(x, order.top1, color="#7570b3", label=f"imitations (top-1 {summary['top1']['mean']:.2f})")
+    left.bar(x, order.top1, color="#7570b3", label=f"imitations (top-1 {summary['top1']['mean']:.2f})",
+             yerr=[order.top1 - order.top1_lo, order.top1_hi - order.top1], error_kw={"lw": 0.6, "capsize": 1})
     left.scatter(x, order.baseline_top1, color="#d95f02", s=10, zorder=3,
                  label=f"random-source baseline ({summary['baseline_top1']['mean']:.2f})")
     left.axhline(summary["chance"], color="0.5", ls=":", label=f"chance ({summary['chance']:.3f})")
@@ -205,8 +216,7 @@ def figure(result: AuditResult):
     right.set_ylim(0, 1.02)
     right.set_xticks([])
     rank_sum = summary["rank_sum"]
-    right.set_title(f"real works closer to own imitations: {rank_sum['n_significant']}/{rank_sum['n_tested']} "
-                    f"significant", fontsize=8)
-    right.set_ylabel("rank-sum AUC (green: Bonferroni p < α)")
+    right.set_title(f"{rank_sum['n_significant']}/{rank_sum['n_tested']} significant (Bonferroni)", fontsize=8)
+    right.set_ylabel("real works: own vs others' imitations (AUC)", fontsize=8)
     fig.tight_layout()
     return fig

@@ -19,7 +19,7 @@ from PIL import Image
 
 from analysis.__main__ import main
 from analysis.encoders import ClipEncoder, CriticEncoder
-from analysis.studies.imitation import audit, baseline_sources, rank_sum_tests
+from analysis.studies.imitation import audit, baseline_sources, nearest, rank_sum_tests
 from analysis.studies.imitators import TextToImageImitator, prompts_for
 from analysis.studies.originality import load_heldout
 from models.cfgdm import OneShotCFGDM, small_unet
@@ -110,6 +110,13 @@ def test_rank_sum_tests_count_untested_identities_and_correct_over_the_tested_on
     tested = table.p.notna()
     assert np.allclose(table.p_bonferroni[tested], np.minimum(1, table.p[tested] * 2))
     assert not table.significant[~tested].any()
+
+
+def test_identification_uses_the_encoders_distance_not_the_angle() -> None:
+    """A prototypical network compares unnormalised embeddings by squared Euclidean distance;
+    for this query the angle would pick the other reference."""
+    references = np.array([[1.0, 0.0], [10.0, 1.0]])
+    assert nearest(np.array([[8.0, 0.0], [1.5, 0.0]]), references).tolist() == [1, 0]
 
 
 def test_baseline_sources_are_always_another_identity_and_cover_all_others() -> None:
