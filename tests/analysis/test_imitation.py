@@ -8,7 +8,6 @@ into a temporary folder and loaded back through from_pretrained.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,8 @@ from analysis.studies.imitators import TextToImageImitator, prompts_for
 from analysis.studies.originality import load_heldout
 from models.cfgdm import OneShotCFGDM, small_unet
 from models.classifier import SketchCNN, save_classifier
+
+from .notebooks import run_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["ann", "bob", "cy"]
@@ -329,18 +330,6 @@ def test_a_folder_with_too_few_images_or_an_unreadable_one_is_refused(tmp_path: 
 
 
 def test_the_notebook_runs_on_small_settings() -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(REPO / "notebooks" / "imitation_audit.ipynb", as_version=4)
-    os.environ["DA_NOTEBOOK_QUICK"] = "1"
-    try:
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
-    finally:
-        os.environ.pop("DA_NOTEBOOK_QUICK", None)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    outputs, text = run_notebook("imitation_audit.ipynb")
     assert "6 identities" in text and "chance 0.167" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
