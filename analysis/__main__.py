@@ -188,8 +188,9 @@ def _parser() -> argparse.ArgumentParser:
 
     imi = sub.add_parser("imitation", help="can an encoder tell which identity a generated image imitates?")
     imi.add_argument("--out", default="out/imitation")
-    imi.add_argument("--generator", choices=("cfgdm", "pipeline", "folder"), default="cfgdm",
-                     help="cfgdm: the one-shot CFGDM on held-out exemplars; pipeline: a diffusers "
+    imi.add_argument("--generator", choices=("cfgdm", "people", "pipeline", "folder"), default="cfgdm",
+                     help="cfgdm: the one-shot CFGDM on held-out exemplars; people: other people's drawings "
+                          "of the exemplars' categories (human reference); pipeline: a diffusers "
                           "text-to-image pipeline; folder: existing images, one subfolder per identity")
     imi.add_argument("--encoder", choices=("critic", "clip"), default="critic")
     imi.add_argument("--identify-by", choices=("text", "exemplar"), default=None,

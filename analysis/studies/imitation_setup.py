@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders import ClipEncoder, Encoder, load_drawing_critic
-from .imitators import CFGDMImitator, FolderImitator, Imitator, TextToImageImitator, read_identity_folders, read_rgb
+from .imitators import (CFGDMImitator, ExistingImitator, FolderImitator, Imitator, TextToImageImitator,
+                        read_identity_folders, read_rgb)
 
 
 @dataclass
@@ -70,17 +71,25 @@ def build_audit(args: argparse.Namespace) -> AuditSetup:
     identities = parse_identities(args.identities)
     exemplars = real_works = None
     description: dict = {"generator": args.generator, "encoder": args.encoder}
-    if args.generator == "cfgdm":
-        from models.cfgdm import OneShotCFGDM
-
+    if args.generator in ("cfgdm", "people"):
         from .originality import load_heldout
 
         drawings, categories = load_heldout(args.heldout, args.categories)
-        model = OneShotCFGDM.from_pretrained(args.cfgdm_weights, args.device)
-        imitator: Imitator = CFGDMImitator(model, drawings[:, 0], categories, gamma=args.gamma, steps=args.steps)
         # identity = a held-out category's exemplar (drawing 0); its real works = the category's other drawings
         exemplars, real_works = list(drawings[:, 0]), [list(d[1:]) for d in drawings]
-        description.update(gamma=args.gamma, steps=args.steps, sampler="ddim", real_per_identity=drawings.shape[1] - 1)
+        if args.generator == "cfgdm":
+            from models.cfgdm import OneShotCFGDM
+
+            model = OneShotCFGDM.from_pretrained(args.cfgdm_weights, args.device)
+            imitator: Imitator = CFGDMImitator(model, drawings[:, 0], categories, gamma=args.gamma, steps=args.steps)
+            description.update(gamma=args.gamma, steps=args.steps, sampler="ddim")
+        else:  # the human reference: drawings 1..N of the category "imitate" it, the rest are its real works
+            if not 1 <= args.samples <= drawings.shape[1] - 2:
+                raise ValueError(f"--generator people needs 1 <= --samples <= {drawings.shape[1] - 2} "
+                                 "(the remaining drawings are the real works)")
+            imitator = ExistingImitator(categories, [list(d[1:1 + args.samples]) for d in drawings])
+            real_works = [list(d[1 + args.samples:]) for d in drawings]
+        description.update(real_per_identity=len(real_works[0]))
     else:
         if args.generator == "pipeline":
             if args.pipeline is None or not identities:

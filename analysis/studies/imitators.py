@@ -7,7 +7,8 @@ identity indices, returns one image for each: an imitation of that identity. Thr
   on a local folder or a hub id, e.g. a Stable Diffusion repository), prompted with a template such
   as ``"Artwork from {identity}"`` (Casper et al., 2023).
 - `CFGDMImitator`: this project's one-shot CFGDM conditioned on each identity's exemplar drawing.
-- `FolderImitator`: images that already exist, one subfolder per identity.
+- `FolderImitator`: images that already exist, one subfolder per identity (`ExistingImitator`
+  for images already in memory, e.g. other people's drawings as the human reference).
 
 Images are uint8 numpy arrays (``[H, W]`` drawings or ``[H, W, 3]`` colour images).
 """
@@ -123,31 +124,40 @@ def read_identity_folders(folder: str | Path) -> dict[str, list[Path]]:
     return found
 
 
-class FolderImitator:
-    """Existing images, one subfolder per identity.
+class ExistingImitator:
+    """Images that already exist (``items[s]``: identity s's images, or handles `load` reads).
 
-    The k-th request for identity s (within one `generate` call) gets image ``order[k mod n]`` of
-    that folder, ``order`` being a permutation of its n images seeded by ``(seed, s)``: requests
-    up to n never repeat an image, more cycle through them again.
+    The k-th request for identity s (within one `generate` call) gets item ``order[k mod n]`` of
+    its n items, ``order`` being a permutation seeded by ``(seed, s)``: requests up to n never
+    repeat an image, more cycle through them again.
     """
 
-    def __init__(self, folder: str | Path, identities: Sequence[str] | None = None) -> None:
-        found = read_identity_folders(folder)
-        self.identities = list(identities) if identities is not None else list(found)
-        missing = [name for name in self.identities if name not in found]
-        if missing:
-            raise ValueError(f"{folder}: no subfolder for identities {missing}")
-        self.files = [found[name] for name in self.identities]
+    def __init__(self, identities: Sequence[str], items: Sequence[Sequence], load=np.asarray) -> None:
+        if len(items) != len(identities) or not all(len(i) for i in items):
+            raise ValueError("need at least one image for every identity")
+        self.identities, self.items, self.load = list(identities), [list(i) for i in items], load
 
     def count(self, source: int) -> int:
-        return len(self.files[source])
+        return len(self.items[source])
 
     def generate(self, sources: Sequence[int], seed: int) -> list[np.ndarray]:
         taken: dict[int, int] = defaultdict(int)
         images = []
         for s in sources:
-            files = self.files[s]
-            order = np.random.default_rng([seed, s]).permutation(len(files))
-            images.append(read_rgb(files[order[taken[s] % len(files)]]))
+            items = self.items[s]
+            order = np.random.default_rng([seed, s]).permutation(len(items))
+            images.append(self.load(items[order[taken[s] % len(items)]]))
             taken[s] += 1
         return images
+
+
+class FolderImitator(ExistingImitator):
+    """Existing images, one subfolder per identity, read when requested."""
+
+    def __init__(self, folder: str | Path, identities: Sequence[str] | None = None) -> None:
+        found = read_identity_folders(folder)
+        names = list(identities) if identities is not None else list(found)
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise ValueError(f"{folder}: no subfolder for identities {missing}")
+        super().__init__(names, [found[name] for name in names], read_rgb)

@@ -19,7 +19,7 @@ from PIL import Image
 from analysis.__main__ import main
 from analysis.encoders import ClipEncoder, CriticEncoder
 from analysis.studies.imitation import audit, baseline_sources, nearest, rank_sum_tests
-from analysis.studies.imitators import TextToImageImitator, prompts_for
+from analysis.studies.imitators import ExistingImitator, TextToImageImitator, prompts_for
 from analysis.studies.originality import load_heldout
 from models.cfgdm import OneShotCFGDM, small_unet
 from models.classifier import SketchCNN, save_classifier
@@ -297,6 +297,30 @@ def test_cli_audits_the_cfgdm_with_the_critic(tmp_path: Path, critic_dir: Path, 
     assert summary["rank_sum"]["n_tested"] == 4 and summary["real_per_identity"] == 24
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 16 and set(predictions.set) == {"imitation", "baseline"}
+
+
+def test_other_peoples_drawings_are_the_human_reference(tmp_path: Path, critic_dir: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    code = main(["imitation", "--generator", "people", "--categories", "5", "--samples", "10", "--critic-weights",
+                 str(critic_dir), "--quick", "--device", "cpu", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generator"] == "people" and summary["real_per_identity"] == 14  # 25 - exemplar - 10
+    assert summary["rank_sum"]["n_tested"] == 5
+    assert main(["imitation", "--generator", "people", "--categories", "2", "--samples", "24",
+                 "--out", str(out)]) == 2
+    assert "--samples <= 23" in capsys.readouterr().err
+
+
+def test_existing_images_are_not_repeated_until_all_were_used() -> None:
+    images = [np.full((2, 2), v, np.uint8) for v in range(3)]
+    imitator = ExistingImitator(["a", "b"], [images, images[:1]])
+    assert sorted(int(im[0, 0]) for im in imitator.generate([0, 0, 0], seed=4)) == [0, 1, 2]
+    fourth = [int(im[0, 0]) for im in imitator.generate([0, 1, 0, 0, 0], seed=4)]
+    assert sorted(fourth[0:1] + fourth[2:4]) == [0, 1, 2] and fourth[1] == 0 and fourth[4] == fourth[0]
+    with pytest.raises(ValueError, match="at least one image"):
+        ExistingImitator(["a", "b"], [images, []])
 
 
 @pytest.mark.parametrize("args, message", [
