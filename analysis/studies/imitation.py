@@ -22,9 +22,9 @@ protocol for any `Imitator` (`imitators.py`) and any `Encoder` (`analysis.encode
    squared distance to R_i. A one-sided Mann–Whitney U test asks whether i's own imitations
    are closer than the other identities' imitations; one test per identity, Bonferroni
    corrected over the identities tested; reported with the effect size AUC = P(an own
-   imitation is closer than another's) (0.5 = no preference, 1 = always closer). Each imitation is one observation (not each real/imitation
-   pair, which would share images and overstate the evidence). Identities without real works
-   are not tested, and are counted.
+   imitation is closer than another's) (0.5 = no preference, 1 = always closer). Each
+   imitation is one observation (not each real/imitation pair, which would share images and
+   overstate the evidence). Identities without real works are not tested, and are counted.
 """
 
 from __future__ import annotations
@@ -121,12 +121,16 @@ def audit(imitator: Imitator, encoder: Encoder, samples_per: int, identify_by: s
         raise ValueError("the audit needs at least 2 identities")
     if n < 1:
         raise ValueError("need at least 1 sample per identity")
+    if real_works is not None and len(real_works) != k:
+        raise ValueError("need one list of real works per identity")
     references = reference_embeddings(encoder, identify_by, identities, template, exemplars)
 
     own_sources = np.repeat(np.arange(k), n)
     base_sources = baseline_sources(k, n, np.random.default_rng(seed)).ravel()
     imitations = imitator.generate(own_sources, seed)
     baseline = imitator.generate(base_sources, seed + 1)
+    if len(imitations) != k * n or len(baseline) != k * n:
+        raise ValueError(f"the generator returned {len(imitations)} and {len(baseline)} images for {k * n} requests")
     imitation_emb = encoder.embed_images(imitations)
     baseline_emb = encoder.embed_images(baseline)
     predicted = nearest(imitation_emb, references)
@@ -137,8 +141,6 @@ def audit(imitator: Imitator, encoder: Encoder, samples_per: int, identify_by: s
 
     real_emb = [encoder.embed_images(list(works)) if works is not None and len(works) else None
                 for works in (real_works if real_works is not None else [None] * k)]
-    if len(real_emb) != k:
-        raise ValueError("need one list of real works per identity")
     tests = rank_sum_tests(real_emb, imitation_emb.reshape(k, n, -1), alpha)
 
     per_identity = pd.DataFrame({"identity": identities})
@@ -159,6 +161,7 @@ def audit(imitator: Imitator, encoder: Encoder, samples_per: int, identify_by: s
 
     tested = per_identity.p.notna()
     significant = per_identity.significant[tested].astype(float).to_numpy()
+    fraction = bootstrap_ci(significant, n_boot=n_boot, seed=seed) if significant.size else None
     summary = {
         "n_identities": k, "samples_per_identity": n, "identify_by": identify_by,
         "template": template if identify_by == "text" else None,
@@ -168,7 +171,7 @@ def audit(imitator: Imitator, encoder: Encoder, samples_per: int, identify_by: s
         "rank_sum": {"alpha": alpha, "correction": "bonferroni", "n_tested": int(tested.sum()),
                      "n_untested_no_real_works": int((~tested).sum()),
                      "n_significant": int(significant.sum()),
-                     "fraction_significant": bootstrap_ci(significant, n_boot=n_boot, seed=seed) if significant.size else None,
+                     "fraction_significant": fraction,
                      "median_auc": float(per_identity.auc[tested].median()) if tested.any() else None},
         "seed": seed, "n_boot": n_boot}
     return AuditResult(per_identity, predictions, summary, {"imitation": imitations, "baseline": baseline})

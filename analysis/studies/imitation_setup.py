@@ -58,7 +58,8 @@ def _encoder(args: argparse.Namespace) -> Encoder:
     if args.encoder == "critic":
         return load_drawing_critic(args.critic_weights, args.device)
     if args.clip is None:
-        raise ValueError("--encoder clip needs --clip (a local folder or a hub id such as openai/clip-vit-base-patch32)")
+        raise ValueError("--encoder clip needs --clip (a local folder or a hub id such as "
+                         "openai/clip-vit-base-patch32)")
     try:
         return ClipEncoder(args.clip, args.device)
     except (OSError, ValueError) as exc:  # missing folder, bad repo id, no network

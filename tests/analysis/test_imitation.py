@@ -74,7 +74,7 @@ def test_a_perfect_encoder_identifies_every_imitation_and_every_test_is_signific
     k, n = 10, 12
     real = [[np.full((4, 4), i, np.uint8)] * 3 for i in range(k)]
     for identify_by in ("text", "exemplar"):
-        result = audit(ValueImitator(k), OracleEncoder(k), n, identify_by=identify_by, template="Artwork from {identity}",
+        result = audit(ValueImitator(k), OracleEncoder(k), n, identify_by=identify_by,
                        exemplars=value_exemplars(k), real_works=real, n_boot=200)
         s = result.summary
         assert s["top1"]["mean"] == 1.0 and s["top1"]["lo"] == 1.0
@@ -131,6 +131,15 @@ def test_identification_by_name_needs_an_encoder_with_a_text_side() -> None:
         audit(ValueImitator(3), RandomEncoder(), 2, identify_by="text")
     with pytest.raises(ValueError, match="at least 2 identities"):
         audit(ValueImitator(1), OracleEncoder(1), 2, identify_by="text")
+    with pytest.raises(ValueError, match="one list of real works per identity"):
+        audit(ValueImitator(3), OracleEncoder(3), 2, real_works=[[]])
+
+    class Short(ValueImitator):
+        def generate(self, sources, seed):
+            return super().generate(sources, seed)[:-1]
+
+    with pytest.raises(ValueError, match="returned 5 and 5 images for 6 requests"):
+        audit(Short(3), OracleEncoder(3), 2)
     with pytest.raises(ValueError, match="must contain"):
         prompts_for(NAMES, "Artwork from someone")
 
@@ -195,7 +204,9 @@ def tiny_stable_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         norm_num_groups=4, sample_size=16)
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=CLIPTextModel(CLIPTextConfig(**TEXT)),
                                        tokenizer=tiny_tokenizer(folder / "tokenizer_files"), unet=unet,
-                                       scheduler=DDIMScheduler(clip_sample=False, set_alpha_to_one=False, steps_offset=1), safety_checker=None, feature_extractor=None,
+                                       scheduler=DDIMScheduler(clip_sample=False, set_alpha_to_one=False,
+                                                               steps_offset=1),
+                                       safety_checker=None, feature_extractor=None,
                                        requires_safety_checker=False)
     pipeline.save_pretrained(folder)
     return folder
