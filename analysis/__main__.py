@@ -8,6 +8,8 @@
   one-shot samples on held-out categories, with the human reference.
 - ``real-vs-generated [--gamma 1] --out DIR``: how well a CNN tells real drawings from CFGDM
   samples, in full and with low-/high-pass frequency ablations.
+- ``imitation --generator cfgdm|pipeline|folder --encoder critic|clip --out DIR``: can an encoder
+  tell which identity (artist name, exemplar) a generated image imitates? (Casper et al. 2023)
 """
 
 from __future__ import annotations
@@ -100,6 +102,26 @@ def _real_vs_generated(args: argparse.Namespace) -> int:
     return 0
 
 
+def _imitation(args: argparse.Namespace) -> int:
+    import time
+
+    from .compare import jsonable
+    from .studies.imitation import audit, write_outputs
+    from .studies.imitation_setup import build_audit
+
+    started = time.perf_counter()
+    setup = build_audit(args)
+    result = audit(setup.imitator, setup.encoder, args.samples, identify_by=setup.identify_by,
+                   template=args.template, exemplars=setup.exemplars, real_works=setup.real_works,
+                   seed=args.seed, n_boot=200 if args.quick else 2000)
+    result.summary.update(setup.description, seconds=round(time.perf_counter() - started, 1))
+    write_outputs(result, Path(args.out))
+    print(result.per_identity.round(3).to_string(index=False))
+    print(f"wrote {args.out}/per_identity.csv, predictions.csv, summary.json and imitation.png")
+    print(json.dumps(jsonable(result.summary)))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +185,40 @@ def _parser() -> argparse.ArgumentParser:
     rvg.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
     rvg.add_argument("--seed", type=int, default=0)
     rvg.set_defaults(func=_real_vs_generated)
+
+    imi = sub.add_parser("imitation", help="can an encoder tell which identity a generated image imitates?")
+    imi.add_argument("--out", default="out/imitation")
+    imi.add_argument("--generator", choices=("cfgdm", "people", "pipeline", "folder"), default="cfgdm",
+                     help="cfgdm: the one-shot CFGDM on held-out exemplars; people: other people's drawings "
+                          "of the exemplars' categories (human reference); pipeline: a diffusers "
+                          "text-to-image pipeline; folder: existing images, one subfolder per identity")
+    imi.add_argument("--encoder", choices=("critic", "clip"), default="critic")
+    imi.add_argument("--identify-by", choices=("text", "exemplar"), default=None,
+                     help="references to identify against (default: text for clip, exemplar for critic)")
+    imi.add_argument("--identities", default=None,
+                     help="comma-separated names, or a text file with one per line (pipeline; optional for folder)")
+    imi.add_argument("--template", default="Artwork from {identity}", help="prompt template (default %(default)r)")
+    imi.add_argument("--samples", type=int, default=10, help="images per identity (and as many baseline images)")
+    imi.add_argument("--real", default=None,
+                     help="real works, one subfolder per identity (pipeline/folder); for --identify-by "
+                          "exemplar the first image of each subfolder is the exemplar and is not tested")
+    imi.add_argument("--heldout", default=None, help="cfgdm: npz of held-out drawings (default data/oneshot/heldout40.npz)")
+    imi.add_argument("--categories", type=int, default=None, help="cfgdm: use only the first N categories")
+    imi.add_argument("--cfgdm-weights", default=None)
+    imi.add_argument("--gamma", type=float, default=1.0, help="cfgdm guidance scale")
+    imi.add_argument("--pipeline", default=None, help="pipeline: local folder or hub id for DiffusionPipeline")
+    imi.add_argument("--guidance-scale", type=float, default=None, help="pipeline guidance scale (default: the pipeline's)")
+    imi.add_argument("--height", type=int, default=None)
+    imi.add_argument("--width", type=int, default=None)
+    imi.add_argument("--batch-size", type=int, default=8, help="pipeline prompts per call")
+    imi.add_argument("--folder", default=None, help="folder: generated images, one subfolder per identity")
+    imi.add_argument("--steps", type=int, default=25, help="sampling steps (cfgdm: DDIM; pipeline: inference steps)")
+    imi.add_argument("--critic-weights", default=None)
+    imi.add_argument("--clip", default=None, help="clip: local folder or hub id for CLIPModel/CLIPProcessor")
+    imi.add_argument("--device", default=None)
+    imi.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
+    imi.add_argument("--seed", type=int, default=0)
+    imi.set_defaults(func=_imitation)
     return parser
 
 
