@@ -15,7 +15,6 @@ fifth of the run. Afterwards the network is validated on categories it never saw
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -24,30 +23,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .critic import ConvEncoder, Encoder, save_encoder
-from .critic_data import DATASETS, training_classes
-from .critic_validation import validate
+from .critic import ConvEncoder
+from .critic_data import training_classes
+from .critic_validation import add_training_args, parse_training_args, validate_and_save
 from .sketch_augment import MILD, augment
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", default=None, help="training data (default: ../shared/data/<dataset>)")
-    p.add_argument("--out", required=True)
+    add_training_args(p)
     p.add_argument("--episodes", type=int, default=1500)
     p.add_argument("--way", type=int, default=20)
     p.add_argument("--queries", type=int, default=5)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--rotations", type=int, choices=(1, 4), default=None,
                    help="4 = add rotated copies as new classes (default: 4 for omniglot, 1 for quickdraw)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--quick-validation", action="store_true", help="100 instead of 1000 validation episodes")
-    args = p.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded as the command that made the weights
-    return args
+    return parse_training_args(p, argv)
 
 
 def with_rotations(classes: np.ndarray) -> np.ndarray:
@@ -97,21 +87,13 @@ def train(args: argparse.Namespace) -> Path:
             recent = np.asarray(losses[-500:])
             print(f"episode {episode + 1}: loss {recent[:, 0].mean():.3f}, train accuracy {recent[:, 1].mean():.3f}",
                   flush=True)
-    module.eval()
-    train_seconds = time.time() - began
-    validation = validate(args.dataset, Encoder(module).embed, "euclidean", args.quick_validation)
     recent = np.asarray(losses[-500:])
-    out = save_encoder(module, Path(args.out) / "protonet", {
+    return validate_and_save(module, args, "protonet", "euclidean", began, {
         "role": "recognizer: prototypical network, one-shot classification by nearest exemplar (squared Euclidean)",
-        "dataset": args.dataset, "training_classes": len(names), "rotations": rotations,
-        "drawings_per_class": int(per), "episodes": args.episodes, "way": args.way, "shots": 1,
-        "queries": args.queries, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+        "training_classes": len(names), "rotations": rotations, "drawings_per_class": int(per),
+        "episodes": args.episodes, "way": args.way, "shots": 1, "queries": args.queries,
         "augmentation": "models.sketch_augment.MILD", "final_train_loss": round(float(recent[:, 0].mean()), 4),
-        "final_train_accuracy": round(float(recent[:, 1].mean()), 4), "train_seconds": round(train_seconds, 1),
-        "validation": validation,
-        "command": "python -m models.train_protonet " + " ".join(args.argv)})
-    print(f"validation: {validation}; saved {out}", flush=True)
-    return out
+        "final_train_accuracy": round(float(recent[:, 1].mean()), 4)})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ categories) and saved as ``<out>/simclr.{safetensors,json}``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -25,29 +24,20 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .critic import ConvEncoder, Encoder, save_encoder
-from .critic_data import DATASETS, training_classes
-from .critic_validation import validate
+from .critic import ConvEncoder
+from .critic_data import training_classes
+from .critic_validation import add_training_args, parse_training_args, validate_and_save
 from .sketch_augment import STRONG, augment
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--data", default=None, help="training data (default: ../shared/data/<dataset>)")
-    p.add_argument("--out", required=True)
+    add_training_args(p)
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--temperature", type=float, default=0.5)
-    p.add_argument("--width", type=int, default=32)
     p.add_argument("--projection", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--quick-validation", action="store_true", help="100 instead of 1000 validation episodes")
-    args = p.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded as the command that made the weights
-    return args
+    return parse_training_args(p, argv)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -84,20 +74,12 @@ def train(args: argparse.Namespace) -> Path:
         losses.append(loss.item())
         if (step + 1) % 250 == 0:
             print(f"step {step + 1}: NT-Xent {np.mean(losses[-250:]):.3f}", flush=True)
-    module.eval()
-    train_seconds = time.time() - began
-    validation = validate(args.dataset, Encoder(module).embed, "cosine", args.quick_validation)
-    out = save_encoder(module, Path(args.out) / "simclr", {
+    return validate_and_save(module, args, "simclr", "cosine", began, {
         "role": "feature extractor for originality: SimCLR encoder features (before the projection head), "
                 "compared by cosine distance",
-        "dataset": args.dataset, "training_images": int(len(images)), "labels_used": False,
-        "steps": args.steps, "batch": args.batch, "temperature": args.temperature, "lr": args.lr,
-        "seed": args.seed, "threads": args.threads, "augmentation": "models.sketch_augment.STRONG",
-        "final_loss": round(float(np.mean(losses[-250:])), 4), "train_seconds": round(train_seconds, 1),
-        "validation_nearest_exemplar_cosine": validation,
-        "command": "python -m models.train_simclr " + " ".join(args.argv)})
-    print(f"validation: {validation}; saved {out}", flush=True)
-    return out
+        "training_images": int(len(images)), "labels_used": False, "steps": args.steps, "batch": args.batch,
+        "temperature": args.temperature, "augmentation": "models.sketch_augment.STRONG",
+        "final_loss": round(float(np.mean(losses[-250:])), 4)})
 
 
 def main(argv: list[str] | None = None) -> None:

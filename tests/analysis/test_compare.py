@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,20 +135,8 @@ def test_compare_cli_explains_bad_input(tmp_path: Path) -> None:
     assert done.returncode == 2 and "sources must include human" in done.stderr
 
 
-def test_the_notebook_runs_on_the_repository_data() -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(REPO / "notebooks" / "compare_humans_machines.ipynb", as_version=4)
-    os.environ["DA_NOTEBOOK_QUICK"] = "1"
-    try:
-        NotebookClient(notebook, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
-    finally:
-        os.environ.pop("DA_NOTEBOOK_QUICK", None)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+def test_the_notebook_runs_on_the_repository_data(run_notebook) -> None:
+    outputs, text = run_notebook("compare_humans_machines.ipynb")
     assert "3456 points" in text and "12 drawings" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
 

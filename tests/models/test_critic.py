@@ -109,7 +109,7 @@ def test_training_runs_end_to_end_on_the_shipped_slice(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
     critic = load_critic(tmp_path, device="cpu")
     meta = critic.recognizer.meta
-    assert meta["training_classes"] == 12 * 4 and meta["rotations"] == 4 and meta["way"] == 5
+    assert meta["training_classes"] == 12 and meta["rotations"] == 4 and meta["way"] == 5
     assert "--episodes 20" in meta["command"]
     runs = meta["validation"]["omniglot_20_runs_20way_1shot"]
     assert runs["trials"] == 400 and runs["lo"] <= runs["error"] <= runs["hi"]
