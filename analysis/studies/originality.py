@@ -201,7 +201,7 @@ def baseline_source() -> Source:
     return Source("baseline (jittered exemplar)", "baseline", None, jitter_generator())
 
 
-COLOURS = {"human": "#1b9e77", "baseline": "#d95f02"}
+COLOURS = {"human": "black", "baseline": "#d95f02"}
 
 
 def plot_plane(summary: pd.DataFrame, chance: float, path: Path) -> None:
@@ -211,16 +211,17 @@ def plot_plane(summary: pd.DataFrame, chance: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     cfgdm = summary[summary.model == "cfgdm"]
     if len(cfgdm):
-        ax.plot(cfgdm.originality, cfgdm.recognizability, color="#7570b3", lw=1)
-    for _, row in summary.iterrows():
+        ax.plot(cfgdm.originality, cfgdm.recognizability, color="#7570b3", lw=1, label="CFGDM (γ sweep)")
+    for i, (_, row) in enumerate(summary.iterrows()):
         ax.errorbar([row.originality], [row.recognizability],
                     xerr=[[row.originality - row.originality_lo], [row.originality_hi - row.originality]],
                     yerr=[[row.recognizability - row.recognizability_lo],
                           [row.recognizability_hi - row.recognizability]],
                     marker="*" if row.model == "human" else "o", markersize=11 if row.model == "human" else 5,
                     color=COLOURS.get(row.model, "#7570b3"), capsize=2, linestyle="none")
-        ax.annotate(row["name"], (row.originality, row.recognizability), fontsize=7, textcoords="offset points",
-                    xytext=(4, 4))
+        label = f"γ={row.gamma:g}" if row.model == "cfgdm" else row["name"]
+        ax.annotate(label, (row.originality, row.recognizability), fontsize=7, textcoords="offset points",
+                    xytext=(4, 4) if i % 2 else (4, -10))  # alternate sides: close γ points stay legible
     ax.axhline(chance, color="0.6", ls=":", label=f"chance ({chance:.0%})")
     ax.set_xlabel("originality (SimCLR cosine distance to the exemplar)")
     ax.set_ylabel("recognizability (prototypical-net one-shot accuracy)")
