@@ -29,11 +29,10 @@ import numpy as np
 import pandas as pd
 
 from models.critic import Critic, squared_distances
+from models.critic_data import load_heldout_quickdraw
 
 from ..stats import bootstrap_ci
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_HELDOUT = REPO / "data" / "oneshot" / "heldout40.npz"
 DATASETS = ("quickdraw", "omniglot")
 
 #: ``generate(exemplars [C, 28, 28] uint8, gamma, seed) -> samples [C, 28, 28] uint8``
@@ -42,8 +41,7 @@ Generator = Callable[[np.ndarray, float, int], np.ndarray]
 
 def load_heldout(path: str | Path | None = None, n_categories: int | None = None) -> tuple[np.ndarray, list[str]]:
     """``(images [C, K, 28, 28] uint8, categories)`` of the CFGDM's held-out Quick, Draw! categories."""
-    with np.load(path or DEFAULT_HELDOUT, allow_pickle=False) as data:
-        images, categories = data["images"], [str(c) for c in data["categories"]]
+    images, categories = load_heldout_quickdraw(path)
     if images.ndim != 4 or images.shape[0] != len(categories) or images.shape[1] < 2:
         raise ValueError("held-out set must hold images [categories, drawings >= 2, H, W] and one name per category")
     return images[:n_categories], categories[:n_categories]
