@@ -4,8 +4,9 @@
   printed is a JSON summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
 - ``compare --clicks FILE --stimuli PATH --canvas W[xH] --out DIR``: human vs machine maps,
   metrics, statistics, figures and an HTML report.
-- ``originality [--gammas 0,1,2,4] --out DIR``: originality vs recognizability of the CFGDM's
-  one-shot samples on held-out categories, with the human reference.
+- ``originality [--dataset quickdraw|omniglot] [--gammas 0,1,2,4] --out DIR``: originality vs
+  recognizability of one-shot samples (CFGDM, baseline generator, human reference) on held-out
+  categories, with generalization curves.
 - ``real-vs-generated [--gamma 1] --out DIR``: how well a CNN tells real drawings from CFGDM
   samples, in full and with low-/high-pass frequency ablations.
 - ``imitation --generator cfgdm|pipeline|folder --encoder critic|clip --out DIR``: can an encoder
@@ -56,25 +57,32 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _originality(args: argparse.Namespace) -> int:
-    from models.cfgdm import OneShotCFGDM
+    from models.critic import load_critic
 
-    from .compare import jsonable
-    from .studies.originality import cfgdm_generator, load_critic, load_heldout, plot, sweep
+    from .studies.originality import run
 
-    drawings, categories = load_heldout(args.heldout, args.categories)
-    critic = load_critic(args.critic_weights)
-    model = OneShotCFGDM.from_pretrained(args.cfgdm_weights)
-    gammas = [float(g) for g in args.gammas.split(",")]
-    summary, per_category = sweep(cfgdm_generator(model, args.steps), critic, drawings, categories, gammas,
-                                  args.samples, args.seed, n_boot=200 if args.quick else 2000)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / "originality_recognizability.csv", index=False)
-    per_category.to_csv(out / "per_category.csv", index=False)
-    plot(summary, out / "originality_recognizability.png")
-    print(summary.round(4).to_string(index=False))
-    print(json.dumps(jsonable({"chance": summary.attrs["chance"], "n_categories": len(categories),
-                                "points": summary.to_dict(orient="records")})))
+    cfgdm, gammas = None, []
+    if args.dataset == "quickdraw" and args.gammas:
+        from models.cfgdm import OneShotCFGDM
+
+        gammas = [float(g) for g in args.gammas.split(",")]
+        cfgdm = OneShotCFGDM.from_pretrained(args.cfgdm_weights)
+    if args.way < 2:
+        raise ValueError("--way must be at least 2")
+    critic = load_critic(args.critic or args.dataset)
+    record = run(args.dataset, Path(args.out), critic, cfgdm, gammas, args.samples, args.humans, args.way,
+                 args.categories, args.steps, args.seed, n_boot=200 if args.quick else 2000)
+    for note in record["notes"]:
+        print(note)
+    for row in record["sources"]:
+        print(f"{row['name']:<30} originality {row['originality']:.3f} [{row['originality_lo']:.3f}, "
+              f"{row['originality_hi']:.3f}]  recognizability {row['recognizability']:.3f} "
+              f"[{row['recognizability_lo']:.3f}, {row['recognizability_hi']:.3f}]")
+    print(f"wrote {args.out}/summary.json, originality_recognizability.csv, generalization_curves.csv, "
+          "per_sample.csv and plots")
+    print(json.dumps({"dataset": record["dataset"], "chance": record["chance"], "n_categories": record["n_categories"],
+                      "sources": [{k: row[k] for k in ("name", "originality", "recognizability")}
+                                  for row in record["sources"]]}, ensure_ascii=False))
     return 0
 
 
@@ -160,14 +168,17 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--seed", type=int, default=0)
     cmp_.set_defaults(func=_compare)
 
-    ori = sub.add_parser("originality", help="originality vs recognizability of CFGDM samples (Boutin et al. 2022)")
+    ori = sub.add_parser("originality", help="originality vs recognizability of one-shot samples (Boutin et al. 2022)")
+    ori.add_argument("--dataset", choices=("quickdraw", "omniglot"), default="quickdraw")
     ori.add_argument("--out", default="out/originality")
-    ori.add_argument("--heldout", default=None, help="npz of held-out drawings (default data/oneshot/heldout40.npz)")
-    ori.add_argument("--categories", type=int, default=None, help="use only the first N categories")
+    ori.add_argument("--categories", type=int, default=None,
+                     help="only the first N held-out categories (quickdraw) or benchmark runs (omniglot)")
+    ori.add_argument("--critic", default=None, help="critic name or folder (default: the data set's shipped critic)")
     ori.add_argument("--cfgdm-weights", default=None)
-    ori.add_argument("--critic-weights", default=None)
-    ori.add_argument("--gammas", default="0,0.5,1,2,4")
-    ori.add_argument("--samples", type=int, default=5, help="samples per exemplar and gamma")
+    ori.add_argument("--gammas", default="0,0.5,1,2,4", help="CFGDM guidance scales (quickdraw only; '' for none)")
+    ori.add_argument("--samples", type=int, default=5, help="samples per exemplar and source")
+    ori.add_argument("--humans", type=int, default=5, help="other people's drawings per category (quickdraw)")
+    ori.add_argument("--way", type=int, default=20, help="N of the N-way one-shot recognition trial")
     ori.add_argument("--steps", type=int, default=25, help="DDIM steps")
     ori.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
     ori.add_argument("--seed", type=int, default=0)

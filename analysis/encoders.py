@@ -2,10 +2,12 @@
 
 A study that asks "which source does this image imitate?" needs only embeddings it can compare
 by distance, so every encoder here answers `embed_images` (and, for zero-shot identification by
-name, `embed_texts`) with rows ``[N, D]`` compared by squared Euclidean distance (on
-L2-normalised rows, as both encoders here return, the same ranking as cosine similarity):
+name, `embed_texts`) with rows ``[N, D]`` compared by squared Euclidean distance (CLIP's rows are
+L2-normalised, so there it ranks like cosine similarity; the critic's prototypical-network
+embedding is not normalised, and squared Euclidean distance is the metric it was trained with):
 
-- `CriticEncoder`: this project's drawing critic (`analysis.studies.originality.load_critic`),
+- `CriticEncoder`: this project's one-shot drawing critic (`models.critic.load_critic`, the
+  prototypical network validated on Omniglot),
   for white-on-black sketches. It has no text side. The critic is reached through
   `load_drawing_critic` only, so replacing it with a better-validated one is a one-line change.
 - `ClipEncoder`: CLIP through transformers (`CLIPModel` + `CLIPProcessor.from_pretrained`) from
@@ -89,9 +91,9 @@ class CriticEncoder:
 
 def load_drawing_critic(weights_dir: str | Path | None = None, device: str | None = None) -> CriticEncoder:
     """The project's drawing critic as an `Encoder` (the one place that names which critic)."""
-    from .studies.originality import load_critic
+    from models.critic import load_critic
 
-    return CriticEncoder(load_critic(weights_dir, device))
+    return CriticEncoder(load_critic(weights_dir or "quickdraw", device))
 
 
 def _features(output) -> torch.Tensor:

@@ -18,7 +18,6 @@ from analysis.simulate import simulate_clicks
 from analysis.stimuli import at_size, category_from_name, load_stimuli
 from models.cfgdm import OneShotCFGDM, small_unet
 
-from .notebooks import run_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "data" / "examples"
@@ -137,7 +136,7 @@ def test_compare_cli_explains_bad_input(tmp_path: Path) -> None:
     assert done.returncode == 2 and "sources must include human" in done.stderr
 
 
-def test_the_notebook_runs_on_the_repository_data() -> None:
+def test_the_notebook_runs_on_the_repository_data(run_notebook) -> None:
     outputs, text = run_notebook("compare_humans_machines.ipynb")
     assert "3456 points" in text and "12 drawings" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3

@@ -22,9 +22,8 @@ from analysis.studies.imitation import audit, baseline_sources, nearest, rank_su
 from analysis.studies.imitators import ExistingImitator, TextToImageImitator, prompts_for
 from analysis.studies.originality import load_heldout
 from models.cfgdm import OneShotCFGDM, small_unet
-from models.classifier import SketchCNN, save_classifier
+from models.critic import ConvEncoder, save_encoder
 
-from .notebooks import run_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["ann", "bob", "cy"]
@@ -272,7 +271,8 @@ def critic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained small critic saved like the real one (random features still tell drawings apart)."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("critic")
-    save_classifier(SketchCNN(5, channels=(8, 16)).eval(), [f"c{i}" for i in range(5)], folder)
+    for role in ("protonet", "simclr"):
+        save_encoder(ConvEncoder(width=8).eval(), folder / role, {"dataset": "test"})
     return folder
 
 
@@ -364,7 +364,7 @@ def test_a_folder_with_too_few_images_or_an_unreadable_one_is_refused(tmp_path: 
     assert "not a readable image" in capsys.readouterr().err
 
 
-def test_the_notebook_runs_on_small_settings() -> None:
+def test_the_notebook_runs_on_small_settings(run_notebook) -> None:
     outputs, text = run_notebook("imitation_audit.ipynb")
     assert "6 identities" in text and "chance 0.167" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2

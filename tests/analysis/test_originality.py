@@ -1,4 +1,4 @@
-"""Originality vs recognizability: known answers with constructed generators, and the CLI."""
+"""Originality vs recognizability: known answers with the shipped critics, the curves, and the CLI."""
 
 from __future__ import annotations
 
@@ -12,25 +12,27 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.studies.originality import Critic, load_critic, load_heldout, score, sweep
+from analysis.studies.originality import (Source, baseline_source, curves, distractors, load_heldout,
+                                          omniglot_categories, quickdraw_categories, summarize, sweep)
 from models.cfgdm import OneShotCFGDM, small_unet
-from models.classifier import SketchCNN, save_classifier
+from models.critic import load_critic
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def critic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained small critic saved like the real one (random features still tell drawings apart)."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("critic")
-    save_classifier(SketchCNN(5, channels=(8, 16)).eval(), [f"c{i}" for i in range(5)], folder)
-    return folder
+def critic():
+    return load_critic("quickdraw", device="cpu")
 
 
-@pytest.fixture(scope="module")
-def heldout() -> tuple[np.ndarray, list[str]]:
-    return load_heldout(n_categories=6)
+def copy_generator(exemplars: np.ndarray, gamma: float, seed: int) -> np.ndarray:
+    return exemplars.copy()
+
+
+def noise_generator(exemplars: np.ndarray, gamma: float, seed: int) -> np.ndarray:
+    """Random ink, unrelated to the exemplar."""
+    rng = np.random.default_rng(seed)
+    return (rng.random(exemplars.shape) < 0.15).astype(np.uint8) * 255
 
 
 def test_the_shipped_held_out_set_matches_the_cfgdm_split() -> None:
@@ -40,71 +42,112 @@ def test_the_shipped_held_out_set_matches_the_cfgdm_split() -> None:
     assert images.shape == (40, 25, 28, 28) and images.dtype == np.uint8
 
 
-def test_copies_are_unoriginal_and_perfectly_recognised(critic_dir: Path, heldout) -> None:
-    critic = load_critic(critic_dir, device="cpu")
-    drawings, _ = heldout
-    exemplars = drawings[:, 0]
-    table = score(critic, exemplars, np.repeat(exemplars[:, None], 3, axis=1))
-    assert np.allclose(table.originality, 0.0, atol=1e-5)
-    assert (table.recognizability == 1.0).all()
+def test_copies_score_zero_originality_and_full_recognizability_noise_scores_chance(critic) -> None:
+    cats = quickdraw_categories()
+    per_sample = sweep(critic, cats, [Source("copy", "copy", None, copy_generator),
+                                      Source("noise", "noise", None, noise_generator), baseline_source()],
+                       samples_per=10, way=20, seed=0)
+    summary = summarize(per_sample, n_boot=500).set_index("name")
+    assert summary.loc["copy", "originality"] == pytest.approx(0.0, abs=1e-5)
+    assert summary.loc["copy", "recognizability"] == 1.0
+    # a sample unrelated to its category wins its 20-way trial 1 time in 20 in expectation
+    noise = summary.loc["noise"]
+    assert noise.recognizability_lo <= 0.05 <= noise.recognizability_hi
+    assert abs(noise.recognizability - 0.05) < 0.03
+    assert noise.originality > summary.loc["human", "originality"]
+    # the jittered exemplar sits between a copy and other people's drawings on both axes
+    base = summary.loc["baseline (jittered exemplar)"]
+    assert 0 < base.originality < summary.loc["human", "originality"]
+    assert summary.loc["human", "recognizability"] < base.recognizability < 1.0
 
 
-def test_samples_of_one_other_category_are_recognised_as_that_category(critic_dir: Path, heldout) -> None:
-    critic = load_critic(critic_dir, device="cpu")
-    drawings, _ = heldout
-    exemplars = drawings[:, 0]
-    always_first = np.repeat(exemplars[:1][None], len(exemplars), axis=0)  # every sample = category 0's exemplar
-    table = score(critic, exemplars, always_first)
-    assert table.recognizability.tolist() == [1.0] + [0.0] * (len(exemplars) - 1)
-    assert (table.originality[1:] > 0).all()
+def test_omniglot_human_recognizability_is_the_critic_benchmark_accuracy() -> None:
+    omniglot = load_critic("omniglot", device="cpu")
+    per_sample = sweep(omniglot, omniglot_categories(), [], way=20)
+    human = per_sample[per_sample.name == "human"]
+    assert len(human) == 400
+    benchmark = omniglot.recognizer.meta["validation"]["omniglot_20_runs_20way_1shot"]["error"]
+    assert human.recognized.mean() == pytest.approx(1 - benchmark, abs=1e-9)
 
 
-def test_sweep_has_a_human_point_and_one_point_per_gamma(critic_dir: Path, heldout) -> None:
-    critic: Critic = load_critic(critic_dir, device="cpu")
-    drawings, categories = heldout
-
-    def noisy_copy(exemplars: np.ndarray, gamma: float, seed: int) -> np.ndarray:
-        """More gamma, fewer random pixels flipped: a generator with a known trade-off."""
-        rng = np.random.default_rng(seed)
-        flip = rng.random(exemplars.shape) < 0.3 / (1 + gamma)
-        return np.where(flip, 255 - exemplars, exemplars).astype(np.uint8)
-
-    summary, per_category = sweep(noisy_copy, critic, drawings, categories, [0.0, 9.0], samples_per=2, n_boot=100)
-    assert summary.source.tolist() == ["human", "cfgdm", "cfgdm"]
-    assert summary.gamma.tolist()[1:] == [0.0, 9.0]
-    low, high = summary.iloc[1], summary.iloc[2]
-    assert high.originality < low.originality
-    assert summary.attrs["chance"] == pytest.approx(1 / 6)
-    assert len(per_category) == 3 * 6
-    for _, row in summary.iterrows():
-        assert row.originality_lo <= row.originality <= row.originality_hi
-    with pytest.raises(ValueError, match="drawings per category"):
-        sweep(noisy_copy, critic, drawings[:, :2], categories, [0.0], samples_per=2)
+def test_distractors_come_from_the_same_group_and_never_the_category_itself() -> None:
+    groups = np.repeat([0, 1], 5)
+    picks = distractors(groups, way=3, n_samples=4, seed=0)
+    assert picks.shape == (10, 4, 2)
+    for c in range(10):
+        for s in range(4):
+            assert c not in picks[c, s] and len(set(picks[c, s])) == 2 and (groups[picks[c, s]] == groups[c]).all()
+    with pytest.raises(ValueError, match="6-way"):
+        distractors(groups, way=6, n_samples=1, seed=0)
 
 
-def test_originality_cli(tmp_path: Path, critic_dir: Path) -> None:
+def test_curves_share_bins_and_bracket_their_means() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    originality = rng.random(n)
+    table = pd.DataFrame({"name": np.repeat(["a", "b"], n // 2), "model": np.repeat(["a", "b"], n // 2),
+                          "category": np.tile(np.arange(20), n // 20), "originality": originality,
+                          "recognized": (rng.random(n) > originality).astype(float)})
+    result = curves(table, n_bins=4, min_samples=5, n_boot=200)
+    kept = result[~result.dropped]
+    assert set(kept.bin) == {0, 1, 2, 3}
+    assert (kept.groupby("bin").bin_lo.nunique() == 1).all()  # one axis for every source
+    assert ((kept.lo <= kept.recognizability) & (kept.recognizability <= kept.hi)).all()
+    a = kept[kept.name == "a"].sort_values("bin")
+    assert a.recognizability.iloc[0] > a.recognizability.iloc[-1]  # planted: more original, less recognised
+    sparse = curves(table.iloc[:30], n_bins=4, min_samples=50, n_boot=50)
+    assert sparse.dropped.all()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", "originality", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_originality_cli_on_quickdraw(tmp_path: Path) -> None:
     torch.manual_seed(0)
     cfgdm_dir = tmp_path / "cfgdm"
     OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=50).save_pretrained(cfgdm_dir, meta={"steps": 0})
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "analysis", "originality", "--categories", "4", "--gammas", "0,2",
-                           "--samples", "2", "--steps", "2", "--quick", "--cfgdm-weights", str(cfgdm_dir),
-                           "--critic-weights", str(critic_dir), "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = run_cli("--dataset", "quickdraw", "--categories", "20", "--gammas", "0,2", "--samples", "2", "--steps",
+                   "2", "--quick", "--cfgdm-weights", str(cfgdm_dir), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    summary = pd.read_csv(out / "originality_recognizability.csv")
-    assert summary.source.tolist() == ["human", "cfgdm", "cfgdm"]
-    assert len(pd.read_csv(out / "per_category.csv")) == 12
-    assert (out / "originality_recognizability.png").stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    names = [s["name"] for s in summary["sources"]]
+    assert names == ["human", "baseline (jittered exemplar)", "cfgdm γ=0", "cfgdm γ=2"]
+    for source in summary["sources"]:
+        assert {"name", "originality", "recognizability"} <= set(source)
+        assert source["originality_lo"] <= source["originality"] <= source["originality_hi"]
+    assert summary["chance"] == 0.05 and summary["n_categories"] == 20 and summary["critic"]["name"] == "quickdraw"
+    assert len(pd.read_csv(out / "per_sample.csv")) == 20 * (5 + 2 + 2 + 2)
+    assert set(pd.read_csv(out / "generalization_curves.csv").name) <= set(names)
+    for png in ("originality_recognizability.png", "generalization_curves.png"):
+        assert (out / png).stat().st_size > 1000
     last = json.loads(done.stdout.strip().splitlines()[-1])
-    assert last["n_categories"] == 4 and last["chance"] == 0.25
+    assert [s["name"] for s in last["sources"]] == names
 
 
-def test_the_shipped_critic_never_saw_the_held_out_categories() -> None:
-    meta = json.loads((REPO / "models" / "weights" / "critic" / "classifier.json").read_text())
-    held_out = json.loads((REPO / "models" / "weights" / "cfgdm" / "cfgdm.json").read_text())["test_categories"]
-    assert meta["held_out_categories"] == held_out
-    assert not set(meta["categories"]) & set(held_out) and len(meta["categories"]) == 263
-    images, _ = load_heldout(n_categories=2)
-    features = load_critic(device="cpu").embed(images[:, 0])
-    assert features.shape == (2, 128) and np.allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+def test_originality_cli_on_omniglot_says_there_is_no_cfgdm(tmp_path: Path) -> None:
+    done = run_cli("--dataset", "omniglot", "--categories", "2", "--samples", "2", "--quick", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "No CFGDM is trained on Omniglot" in done.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["name"] for s in summary["sources"]] == ["human", "baseline (jittered exemplar)"]
+    assert summary["n_categories"] == 40 and summary["human_per_category"] == 1
+
+
+def test_originality_cli_explains_bad_input(tmp_path: Path) -> None:
+    done = run_cli("--dataset", "omniglot", "--way", "1", "--out", str(tmp_path))
+    assert done.returncode == 2 and "--way" in done.stderr
+    done = run_cli("--dataset", "omniglot", "--critic", str(tmp_path / "none"), "--out", str(tmp_path))
+    assert done.returncode == 2 and "no critic" in done.stderr
+    done = run_cli("--dataset", "quickdraw", "--gammas", "", "--humans", "30", "--out", str(tmp_path))
+    assert done.returncode == 2 and "human references" in done.stderr
+    done = run_cli("--dataset", "mnist", "--out", str(tmp_path))
+    assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_the_notebook_runs_on_the_repository_data(run_notebook) -> None:
+    outputs, text = run_notebook("originality_recognizability.ipynb")
+    assert "Omniglot 20-way 1-shot error" in text and "jittered exemplar" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
