@@ -2,16 +2,19 @@
 
 - **Split-half**: the stimulus' rounds are split at random into two halves; each half's map
   (footprints counted, blurred like `maps.human_map`) is compared with the other by Spearman's
-  rho over pixels; the mean over many seeded splits is corrected to full length with the
-  Spearman-Brown formula ``2r / (1 + r)``.
+  rho (`metrics.spearman`, on the `metrics.RANK_GRID` grid); the mean over many seeded splits is
+  corrected to full length with the Spearman-Brown formula ``2r / (1 + r)``.
 - **Leave-one-out ceiling**: each participant's (or, without participant ids, each round's) map
   against the map of everyone else; the mean rho says how well one observer predicts the crowd.
 - **Floor**: half of one stimulus' rounds against half of *another* stimulus' rounds (same
   canvas), Spearman-Brown corrected like the split-half: the agreement expected from generic
   biases alone (e.g. centre preference), below which a map carries no stimulus-specific signal.
 
-The summary's ``ceiling`` is the mean split-half reliability over stimuli (the best alignment
-any model map can be expected to reach with these human maps) and ``floor`` the mean
+Speed: blurring and pooling are linear, so each round's footprint is blurred and pooled onto the
+rank grid once (`round_maps`, 16 kB a round); every half map is then a sum of rows, all splits
+of a stimulus are one matrix product, and their rank correlations one vectorised call.
+
+The summary's ``ceiling`` is the mean split-half reliability over stimuli and ``floor`` the mean
 cross-stimulus value.
 """
 
@@ -21,11 +24,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from models import render
 
-from .maps import blur_normalize, round_footprints, rounds_by_stimulus
-from .metrics import spearman
+from .maps import BLUR_TRUNCATE, default_sigma, round_footprints, rounds_by_stimulus
+from .metrics import RANK_GRID, on_grid, spearman_rows
 
 DEFAULT_SPLITS = 50
 MIN_ROUNDS = 4
@@ -36,21 +40,36 @@ def spearman_brown(r: float) -> float:
     return float(2 * r / (1 + r)) if r > -1 else float("nan")
 
 
-def _half_maps(footprints: np.ndarray, order: np.ndarray, sigma: float | None) -> tuple[np.ndarray, np.ndarray]:
-    half = len(order) // 2
-    return (blur_normalize(footprints[order[:half]].sum(0), sigma),
-            blur_normalize(footprints[order[half:2 * half]].sum(0), sigma))
+def round_maps(points_per_round: Sequence[np.ndarray], width: int, height: int, radii: float | Sequence[float],
+               sigma: float | None = None, grid: int = RANK_GRID) -> np.ndarray:
+    """``[R, cells]``: each round's footprint blurred like a human map and pooled onto the rank
+    grid. Any sum of rows is (up to scale) the pooled map of those rounds."""
+    sigma = default_sigma(width, height) if sigma is None else sigma
+    out = []
+    for fp in round_footprints(points_per_round, width, height, radii):
+        smooth = ndimage.gaussian_filter(fp.astype(np.float64), sigma, truncate=BLUR_TRUNCATE,
+                                         mode="constant") if sigma > 0 else fp.astype(np.float64)
+        out.append(on_grid(smooth, grid).ravel())
+    return np.asarray(out).reshape(len(out), -1)
 
 
-def split_half_footprints(footprints: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0,
-                          sigma: float | None = None) -> float:
-    """Spearman-Brown corrected mean split-half rho of ``[R, H, W]`` round footprints."""
+def _halves(n_rounds: int, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 matrices ``[splits, rounds]`` selecting the first and second half of each permutation."""
+    half = n_rounds // 2
+    first = np.zeros((len(permutations), n_rounds))
+    second = np.zeros_like(first)
+    rows = np.arange(len(permutations))[:, None]
+    first[rows, permutations[:, :half]] = 1
+    second[rows, permutations[:, half:2 * half]] = 1
+    return first, second
+
+
+def split_half_maps(maps: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> float:
+    """Spearman-Brown corrected mean split-half rho of ``[R, cells]`` round maps."""
     rng = np.random.default_rng(seed)
-    rhos = []
-    for _ in range(n_splits):
-        a, b = _half_maps(footprints, rng.permutation(len(footprints)), sigma)
-        rhos.append(spearman(a, b))
-    return spearman_brown(float(np.nanmean(rhos)))
+    perms = np.stack([rng.permutation(len(maps)) for _ in range(n_splits)])
+    first, second = _halves(len(maps), perms)
+    return spearman_brown(float(np.nanmean(spearman_rows(first @ maps, second @ maps))))
 
 
 def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
@@ -59,42 +78,37 @@ def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
     """Split-half reliability of one stimulus' map; None with fewer than ``min_rounds`` rounds."""
     if len(points_per_round) < max(2, min_rounds):
         return None
-    footprints = round_footprints(points_per_round, width, height, radii).astype(np.float64)
-    return split_half_footprints(footprints, n_splits, seed, sigma)
+    return split_half_maps(round_maps(points_per_round, width, height, radii, sigma), n_splits, seed)
 
 
-def leave_one_out(footprints: np.ndarray, groups: Sequence[str], sigma: float | None = None) -> float:
+def leave_one_out(maps: np.ndarray, groups: Sequence[str]) -> float:
     """Mean rho between each group's map (participant or round) and the map of all other groups."""
-    groups = np.asarray(groups)
-    labels = np.unique(groups)
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
     if len(labels) < 2:
         return float("nan")
-    total = footprints.sum(0)
-    rhos = []
-    for label in labels:
-        own = footprints[groups == label].sum(0)
-        rhos.append(spearman(blur_normalize(own, sigma), blur_normalize(total - own, sigma)))
-    return float(np.nanmean(rhos))
+    own = np.zeros((len(labels), len(maps)))
+    own[inverse, np.arange(len(maps))] = 1
+    mine = own @ maps
+    return float(np.nanmean(spearman_rows(mine, maps.sum(0)[None] - mine)))
 
 
-def cross_stimulus_floor(footprints_by_stimulus: dict[str, np.ndarray], n_pairs: int = DEFAULT_SPLITS,
-                         seed: int = 0, sigma: float | None = None) -> dict[str, float]:
+def cross_stimulus_floor(maps_by_stimulus: dict[str, np.ndarray], n_pairs: int = DEFAULT_SPLITS,
+                         seed: int = 0) -> dict[str, float]:
     """Per stimulus: half of its rounds vs half of another stimulus' rounds (SB corrected)."""
-    names = [n for n, f in footprints_by_stimulus.items() if len(f) >= 2]
+    names = [n for n, m in maps_by_stimulus.items() if len(m) >= 2]
     rng = np.random.default_rng(seed)
     out = {}
     for name in names:
-        others = [o for o in names if o != name and footprints_by_stimulus[o].shape[1:] == footprints_by_stimulus[name].shape[1:]]
+        mine = maps_by_stimulus[name]
+        others = [o for o in names if o != name and maps_by_stimulus[o].shape[1] == mine.shape[1]]
         if not others:
             continue
-        rhos = []
+        a, b = [], []
         for _ in range(n_pairs):
-            mine = footprints_by_stimulus[name]
-            other = footprints_by_stimulus[others[rng.integers(len(others))]]
-            a, _ = _half_maps(mine, rng.permutation(len(mine)), sigma)
-            b, _ = _half_maps(other, rng.permutation(len(other)), sigma)
-            rhos.append(spearman(a, b))
-        out[name] = spearman_brown(float(np.nanmean(rhos)))
+            other = maps_by_stimulus[others[rng.integers(len(others))]]
+            a.append(_halves(len(mine), rng.permutation(len(mine))[None])[0][0] @ mine)
+            b.append(_halves(len(other), rng.permutation(len(other))[None])[0][0] @ other)
+        out[name] = spearman_brown(float(np.nanmean(spearman_rows(np.asarray(a), np.asarray(b)))))
     return out
 
 
@@ -105,18 +119,18 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     radius = render.brush_radius_px(width, height) if radius is None else radius
     by_stim = rounds_by_stimulus(clicks, min_points_per_round, min_rounds)
     group_col = "participant" if "participant" in clicks.columns else "trial"
-    owners = {}
-    for (stim, trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
+    owners: dict[str, list[str]] = {}
+    for (stim, _trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
         if len(group) >= min_points_per_round:
             owners.setdefault(str(stim), []).append(str(group[group_col].iloc[0]))
-    footprints = {s: round_footprints(r, width, height, radius).astype(np.float64) for s, r in by_stim.items()}
-    floors = cross_stimulus_floor(footprints, n_splits, seed, sigma)
+    maps = {s: round_maps(r, width, height, radius, sigma) for s, r in by_stim.items()}
+    floors = cross_stimulus_floor(maps, n_splits, seed)
     rows = []
-    for i, (stim, fp) in enumerate(sorted(footprints.items())):
-        rows.append({"stimulus": stim, "n_rounds": len(fp),
+    for i, (stim, m) in enumerate(sorted(maps.items())):
+        rows.append({"stimulus": stim, "n_rounds": len(m),
                      "n_points": int(sum(len(r) for r in by_stim[stim])),
-                     "split_half": split_half_footprints(fp, n_splits, seed + i, sigma),
-                     "leave_one_out": leave_one_out(fp, owners[stim], sigma),
+                     "split_half": split_half_maps(m, n_splits, seed + i),
+                     "leave_one_out": leave_one_out(m, owners[stim]),
                      "floor": floors.get(stim, float("nan"))})
     table = pd.DataFrame(rows, columns=["stimulus", "n_rounds", "n_points", "split_half", "leave_one_out", "floor"])
 
@@ -127,6 +141,6 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     summary = {"ceiling": mean("split_half"), "floor": mean("floor"), "leave_one_out": mean("leave_one_out"),
                "n_stimuli": int(len(table)), "n_rounds": int(table["n_rounds"].sum()) if len(table) else 0,
                "n_splits": n_splits, "seed": seed, "grouped_by": group_col,
-               "canvas": [width, height], "radius_px": radius,
-               "sigma_px": sigma if sigma is not None else round(0.03 * max(width, height), 4)}
+               "canvas": [width, height], "radius_px": radius, "rank_grid": RANK_GRID,
+               "sigma_px": sigma if sigma is not None else round(default_sigma(width, height), 4)}
     return table, summary
