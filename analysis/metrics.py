@@ -111,14 +111,33 @@ def on_grid(m: np.ndarray, grid: int = RANK_GRID) -> np.ndarray:
     out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
     if (out_h, out_w) == (h, w):
         return m
+    if h % out_h == 0 and w % out_w == 0:  # whole blocks: a reshape-mean, far faster than the matrix route
+        return m.reshape(*m.shape[:-2], out_h, h // out_h, out_w, w // out_w).mean(axis=(-1, -3))
     flat = m.reshape(-1, h, w)
     return area_resize(flat, out_h, out_w).reshape(*m.shape[:-2], out_h, out_w)
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks (1..P) of each row of ``[N, P]``, ties sharing their average rank — `scipy.stats.rankdata`
+    on rows, from a single argsort (about 3x faster, which matters for thousands of split halves)."""
+    a = np.asarray(a, np.float64)
+    n_rows, n = a.shape
+    order = np.argsort(a, axis=1)
+    ordered = np.take_along_axis(a, order, axis=1)
+    new = np.ones(a.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new.ravel())
+    lengths = np.diff(np.append(starts, a.size))
+    mean_rank = (starts % n) + (lengths + 1) / 2.0  # 1-based average of positions start..start+len-1
+    ranks = np.empty(a.shape)
+    np.put_along_axis(ranks, order, np.repeat(mean_rank, lengths).reshape(n_rows, n), axis=1)
+    return ranks
 
 
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman's rho between matching rows of ``[N, P]`` arrays (ties get average ranks; nan
     where a row is constant), vectorised over rows."""
-    ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)
+    ra, rb = average_ranks(a), average_ranks(b)
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
     denom = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))

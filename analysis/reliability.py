@@ -12,7 +12,7 @@
 
 Speed: blurring and pooling are linear, so each round's footprint is blurred and pooled onto the
 rank grid once (`round_maps`, 16 kB a round); every half map is then a sum of rows, all splits
-of a stimulus are one matrix product, and their rank correlations one vectorised call.
+of a stimulus are one indexed sum, and their rank correlations one vectorised call.
 
 The summary's ``ceiling`` is the mean split-half reliability over stimuli and ``floor`` the mean
 cross-stimulus value.
@@ -45,31 +45,24 @@ def round_maps(points_per_round: Sequence[np.ndarray], width: int, height: int, 
     """``[R, cells]``: each round's footprint blurred like a human map and pooled onto the rank
     grid. Any sum of rows is (up to scale) the pooled map of those rounds."""
     sigma = default_sigma(width, height) if sigma is None else sigma
-    out = []
-    for fp in round_footprints(points_per_round, width, height, radii):
-        smooth = ndimage.gaussian_filter(fp.astype(np.float64), sigma, truncate=BLUR_TRUNCATE,
-                                         mode="constant") if sigma > 0 else fp.astype(np.float64)
-        out.append(on_grid(smooth, grid).ravel())
-    return np.asarray(out).reshape(len(out), -1)
+    footprints = round_footprints(points_per_round, width, height, radii).astype(np.float64)
+    if sigma > 0:  # blur each round on its own (axis 0 untouched)
+        footprints = ndimage.gaussian_filter(footprints, (0, sigma, sigma), truncate=BLUR_TRUNCATE, mode="constant")
+    return on_grid(footprints, grid).reshape(len(footprints), -1)
 
 
-def _halves(n_rounds: int, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """0/1 matrices ``[splits, rounds]`` selecting the first and second half of each permutation."""
-    half = n_rounds // 2
-    first = np.zeros((len(permutations), n_rounds))
-    second = np.zeros_like(first)
-    rows = np.arange(len(permutations))[:, None]
-    first[rows, permutations[:, :half]] = 1
-    second[rows, permutations[:, half:2 * half]] = 1
-    return first, second
+def _half_sums(maps: np.ndarray, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed maps ``[splits, cells]`` of the first and second half of each permutation of the rounds
+    (an odd round out is left out, so both halves have the same length)."""
+    half = maps.shape[0] // 2
+    return maps[permutations[:, :half]].sum(1), maps[permutations[:, half:2 * half]].sum(1)
 
 
 def split_half_maps(maps: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> float:
     """Spearman-Brown corrected mean split-half rho of ``[R, cells]`` round maps."""
     rng = np.random.default_rng(seed)
     perms = np.stack([rng.permutation(len(maps)) for _ in range(n_splits)])
-    first, second = _halves(len(maps), perms)
-    return spearman_brown(float(np.nanmean(spearman_rows(first @ maps, second @ maps))))
+    return spearman_brown(float(np.nanmean(spearman_rows(*_half_sums(maps, perms)))))
 
 
 def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
@@ -86,9 +79,8 @@ def leave_one_out(maps: np.ndarray, groups: Sequence[str]) -> float:
     labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
     if len(labels) < 2:
         return float("nan")
-    own = np.zeros((len(labels), len(maps)))
-    own[inverse, np.arange(len(maps))] = 1
-    mine = own @ maps
+    mine = np.zeros((len(labels), maps.shape[1]))
+    np.add.at(mine, inverse, maps)
     return float(np.nanmean(spearman_rows(mine, maps.sum(0)[None] - mine)))
 
 
@@ -106,8 +98,8 @@ def cross_stimulus_floor(maps_by_stimulus: dict[str, np.ndarray], n_pairs: int =
         a, b = [], []
         for _ in range(n_pairs):
             other = maps_by_stimulus[others[rng.integers(len(others))]]
-            a.append(_halves(len(mine), rng.permutation(len(mine))[None])[0][0] @ mine)
-            b.append(_halves(len(other), rng.permutation(len(other))[None])[0][0] @ other)
+            a.append(_half_sums(mine, rng.permutation(len(mine))[None])[0][0])
+            b.append(_half_sums(other, rng.permutation(len(other))[None])[0][0])
         out[name] = spearman_brown(float(np.nanmean(spearman_rows(np.asarray(a), np.asarray(b)))))
     return out
 

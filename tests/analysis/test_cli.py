@@ -43,21 +43,22 @@ def test_reliability_cli_refuses_bad_input(tmp_path):
     assert result.returncode == 2 and "canvas" in result.stderr
 
 
-def test_reliability_cli_cleans_a_messy_legacy_export_and_reports_what_it_did(tmp_path):
+def test_reliability_cli_cleans_a_messy_legacy_export_and_reports_what_it_did(tmp_path, capsys):
     """The shipped simulated legacy export: repeats, points just off the canvas, no participants."""
-    clicks = REPO / "data/examples/legacy/clicks.csv"
-    result = run("reliability", "--clicks", str(clicks), "--canvas", "256", "--splits", "5",
-                 "--out", str(tmp_path / "rel.csv"))
-    assert result.returncode == 0, result.stderr
-    assert "repeated rounds (same stimulus, same path): 320 (111 distinct paths); dropped 320" in result.stdout
-    assert "participant ids: NO" in result.stdout
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    from analysis.__main__ import main
+
+    clicks = str(REPO / "data/examples/legacy/clicks.csv")
+    common = ["reliability", "--clicks", clicks, "--canvas", "256", "--splits", "5"]
+    assert main([*common, "--out", str(tmp_path / "rel.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "repeated rounds (same stimulus, same path): 320 (111 distinct paths); dropped 320" in out
+    assert "participant ids: NO" in out
+    summary = json.loads(out.strip().splitlines()[-1])
     check = json.loads((tmp_path / "rel.data_check.json").read_text())
     assert check["repeated_rounds_dropped"] == 320 and check["off_canvas_points_clipped"] == 13
     assert summary["data_check"]["rounds_kept"] == 111 and summary["n_rounds"] <= 111
-    kept = run("reliability", "--clicks", str(clicks), "--canvas", "256", "--splits", "5", "--keep-repeats",
-               "--out", str(tmp_path / "kept.csv"))
-    inflated = json.loads(kept.stdout.strip().splitlines()[-1])
+    assert main([*common, "--keep-repeats", "--out", str(tmp_path / "kept.csv")]) == 0
+    inflated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert inflated["ceiling"] > summary["ceiling"] + 0.2  # copies correlate with themselves
-    strict = run("reliability", "--clicks", str(clicks), "--canvas", "256", "--strict")
-    assert strict.returncode == 2 and "outside the 256x256 canvas" in strict.stderr
+    assert main([*common, "--strict"]) == 2
+    assert "outside the 256x256 canvas" in capsys.readouterr().err
