@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-BENCHMARKS = ("maps", "attribution", "guessing")
+BENCHMARKS = ("maps", "attribution", "guessing", "reliability")
 
 
 def main(argv: list[str] | None = None) -> int:
