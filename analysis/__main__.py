@@ -51,6 +51,7 @@ def _compare(args: argparse.Namespace) -> int:
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
                           quick=args.quick, seed=args.seed, sources=args.sources,
                           strict=args.strict, keep_repeats=args.keep_repeats, categories=args.categories,
+                          simulated=args.simulated,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
                                      "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, data_check.json, figures and report.html")
@@ -150,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--mass", type=float, default=None,
                       help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--simulated", action="store_true",
+                      help="the clicks are simulated, not human data (stated in the report's header)")
     cmp_.add_argument("--categories", default=None,
                       help="CSV stimulus,category: the category of each stimulus (overrides names like cat-001)")
     _ingestion_options(cmp_)
