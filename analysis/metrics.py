@@ -134,15 +134,25 @@ def average_ranks(a: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def standard_ranks(a: np.ndarray) -> np.ndarray:
+    """Each row's average ranks, centred and scaled to unit length (zeros for a constant row), so
+    Spearman's rho of two rows is the dot product of their standard ranks."""
+    r = average_ranks(a)
+    r -= r.mean(axis=1, keepdims=True)
+    norm = np.sqrt((r * r).sum(1, keepdims=True))
+    return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
+
+
 def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Spearman's rho between matching rows of ``[N, P]`` arrays (ties get average ranks; nan
     where a row is constant), vectorised over rows."""
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
-    denom = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1), np.nan)
+    return rank_correlation(standard_ranks(a), standard_ranks(b))
+
+
+def rank_correlation(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+    """Row-wise rho from `standard_ranks` (nan where a row was constant)."""
+    constant = ~(za.any(1) & zb.any(1))
+    return np.where(constant, np.nan, (za * zb).sum(1))
 
 
 def spearman(a: np.ndarray, b: np.ndarray, grid: int = RANK_GRID) -> float:

@@ -7,7 +7,7 @@
 - **Leave-one-out ceiling**: each participant's (or, without participant ids, each round's) map
   against the map of everyone else; the mean rho says how well one observer predicts the crowd.
 - **Floor**: half of one stimulus' rounds against half of *another* stimulus' rounds (same
-  canvas), Spearman-Brown corrected like the split-half: the agreement expected from generic
+  canvas; the halves of the split-half splits, re-paired), Spearman-Brown corrected like the split-half: the agreement expected from generic
   biases alone (e.g. centre preference), below which a map carries no stimulus-specific signal.
 
 Speed: blurring and pooling are linear, so each round's footprint is blurred and pooled onto the
@@ -29,7 +29,7 @@ from scipy import ndimage
 from models import render
 
 from .maps import BLUR_TRUNCATE, default_sigma, round_footprints, rounds_by_stimulus
-from .metrics import RANK_GRID, on_grid, spearman_rows
+from .metrics import RANK_GRID, on_grid, rank_correlation, spearman_rows, standard_ranks
 
 DEFAULT_SPLITS = 50
 MIN_ROUNDS = 4
@@ -58,11 +58,18 @@ def _half_sums(maps: np.ndarray, permutations: np.ndarray) -> tuple[np.ndarray, 
     return maps[permutations[:, :half]].sum(1), maps[permutations[:, half:2 * half]].sum(1)
 
 
-def split_half_maps(maps: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> float:
-    """Spearman-Brown corrected mean split-half rho of ``[R, cells]`` round maps."""
+def _split_ranks(maps: np.ndarray, n_splits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised ranks (`standard_ranks`) of both halves of ``n_splits`` seeded random splits."""
     rng = np.random.default_rng(seed)
     perms = np.stack([rng.permutation(len(maps)) for _ in range(n_splits)])
-    return spearman_brown(float(np.nanmean(spearman_rows(*_half_sums(maps, perms)))))
+    first, second = _half_sums(maps, perms)
+    return standard_ranks(first), standard_ranks(second)
+
+
+def split_half_maps(maps: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> float:
+    """Spearman-Brown corrected mean split-half rho of ``[R, cells]`` round maps."""
+    first, second = _split_ranks(maps, n_splits, seed)
+    return spearman_brown(float(np.nanmean(rank_correlation(first, second))))
 
 
 def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
@@ -84,23 +91,23 @@ def leave_one_out(maps: np.ndarray, groups: Sequence[str]) -> float:
     return float(np.nanmean(spearman_rows(mine, maps.sum(0)[None] - mine)))
 
 
-def cross_stimulus_floor(maps_by_stimulus: dict[str, np.ndarray], n_pairs: int = DEFAULT_SPLITS,
-                         seed: int = 0) -> dict[str, float]:
-    """Per stimulus: half of its rounds vs half of another stimulus' rounds (SB corrected)."""
-    names = [n for n, m in maps_by_stimulus.items() if len(m) >= 2]
+def cross_stimulus_floor(half_ranks: dict[str, np.ndarray], seed: int = 0) -> dict[str, float]:
+    """Per stimulus: its split halves against random halves of other stimuli (SB corrected).
+
+    ``half_ranks``: per stimulus, the standardised ranks ``[splits, cells]`` of the first half of
+    each split-half split — random halves already ranked, so pairing them costs no new ranking.
+    """
+    names = [n for n, r in half_ranks.items() if len(r)]
     rng = np.random.default_rng(seed)
     out = {}
     for name in names:
-        mine = maps_by_stimulus[name]
-        others = [o for o in names if o != name and maps_by_stimulus[o].shape[1] == mine.shape[1]]
+        mine = half_ranks[name]
+        others = [o for o in names if o != name and half_ranks[o].shape[1] == mine.shape[1]]
         if not others:
             continue
-        a, b = [], []
-        for _ in range(n_pairs):
-            other = maps_by_stimulus[others[rng.integers(len(others))]]
-            a.append(_half_sums(mine, rng.permutation(len(mine))[None])[0][0])
-            b.append(_half_sums(other, rng.permutation(len(other))[None])[0][0])
-        out[name] = spearman_brown(float(np.nanmean(spearman_rows(np.asarray(a), np.asarray(b)))))
+        partners = np.stack([half_ranks[others[rng.integers(len(others))]][rng.integers(len(mine))]
+                             for _ in range(len(mine))])
+        out[name] = spearman_brown(float(np.nanmean(rank_correlation(mine, partners))))
     return out
 
 
@@ -115,15 +122,18 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     for (stim, _trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
         if len(group) >= min_points_per_round:
             owners.setdefault(str(stim), []).append(str(group[group_col].iloc[0]))
-    maps = {s: round_maps(r, width, height, radius, sigma) for s, r in by_stim.items()}
-    floors = cross_stimulus_floor(maps, n_splits, seed)
-    rows = []
-    for i, (stim, m) in enumerate(sorted(maps.items())):
+    rows, first_halves = [], {}
+    for i, stim in enumerate(sorted(by_stim)):
+        m = round_maps(by_stim[stim], width, height, radius, sigma)
+        first, second = _split_ranks(m, n_splits, seed + i)
+        first_halves[stim] = first.astype(np.float32)  # 16 kB per split, kept for the floor
         rows.append({"stimulus": stim, "n_rounds": len(m),
                      "n_points": int(sum(len(r) for r in by_stim[stim])),
-                     "split_half": split_half_maps(m, n_splits, seed + i),
-                     "leave_one_out": leave_one_out(m, owners[stim]),
-                     "floor": floors.get(stim, float("nan"))})
+                     "split_half": spearman_brown(float(np.nanmean(rank_correlation(first, second)))),
+                     "leave_one_out": leave_one_out(m, owners[stim])})
+    floors = cross_stimulus_floor(first_halves, seed)
+    for row in rows:
+        row["floor"] = floors.get(row["stimulus"], float("nan"))
     table = pd.DataFrame(rows, columns=["stimulus", "n_rounds", "n_points", "split_half", "leave_one_out", "floor"])
 
     def mean(col: str) -> float | None:
