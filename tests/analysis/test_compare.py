@@ -152,6 +152,8 @@ def test_the_notebook_runs_on_the_repository_data() -> None:
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "3456 points" in text and "12 drawings" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+    tables = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "(mean [95% CI])" in tables and "p_holm" in tables and "normalised" in tables
 
 
 def test_compare_cli_options_reach_the_analysis(tmp_path: Path) -> None:

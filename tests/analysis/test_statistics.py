@@ -146,3 +146,21 @@ def test_run_compare_marks_unknown_categories_and_states_mode_origin_and_setting
     run_compare(tmp_path / "clicks.csv", folder, (28, 28), tmp_path / "o2", quick=True, sources="human,classifier",
                 progress=lambda m: None)
     assert "6 stimuli have no category" in capsys.readouterr().err
+
+
+def test_the_alignment_legend_hides_no_point(six) -> None:
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import alignment
+
+    clicks = simulate_clicks({n: s.pixels for n, s in six.items()}, n_observers=6, seed=3)
+    result = compare(clicks, six, 28, 28, ("human", "classifier"), CompareOptions.quick())
+    result.table.loc[:, "classifier.spearman"] = np.linspace(-1, 1, len(result.table))  # points everywhere
+    fig = alignment(result)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    points = np.concatenate([ax.transData.transform(c.get_offsets()) for c in ax.collections])
+    assert not any(box.contains(x, y) for x, y in points)
+    assert fig.bbox.contains(box.x1 - 1, box.y0 + 1)  # and the legend is on the figure, not cut off
+    plt.close(fig)
