@@ -22,21 +22,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .clicks import ClicksError, load_clicks, parse_canvas
+from .clicks import ClicksError, load_checked, parse_canvas
 
 
 def _reliability(args: argparse.Namespace) -> int:
     from .reliability import reliability_table
 
     width, height = parse_canvas(args.canvas)
-    clicks = load_clicks(args.clicks, width, height)
+    clicks, check = load_checked(args.clicks, width, height, strict=args.strict, keep_repeats=args.keep_repeats)
+    print("\n".join(check.lines()))
     table, summary = reliability_table(clicks, width, height, radius=args.radius, n_splits=args.splits,
                                        seed=args.seed, sigma=args.sigma,
                                        min_points_per_round=args.min_points, min_rounds=args.min_rounds)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    print(f"per-stimulus reliability of {len(table)} stimuli -> {out}")
+    check_path = out.with_name(out.stem + ".data_check.json")
+    check_path.write_text(json.dumps(check.as_dict(), indent=2) + "\n")
+    print(f"per-stimulus reliability of {len(table)} stimuli -> {out}; data check -> {check_path}")
+    summary["data_check"] = {k: v for k, v in check.as_dict().items() if k != "notes"}
     print(json.dumps(summary))
     return 0
 
@@ -49,9 +53,11 @@ def _compare(args: argparse.Namespace) -> int:
                           classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
                           quick=args.quick, seed=args.seed, sources=args.sources,
+                          strict=args.strict, keep_repeats=args.keep_repeats, categories=args.categories,
+                          simulated=args.simulated,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
                                      "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
-    print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
+    print(f"wrote {args.out}/per_stimulus.csv, summary.json, data_check.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
     return 0
 
@@ -130,6 +136,14 @@ def _imitation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingestion_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the clicks ingestion rule (`analysis.clicks`), shared by every command."""
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse off-canvas, non-finite or repeated rounds instead of clipping/dropping them")
+    parser.add_argument("--keep-repeats", action="store_true",
+                        help="keep rounds that exactly repeat an earlier round of the same stimulus")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     rel.add_argument("--seed", type=int, default=0)
     rel.add_argument("--min-points", type=int, default=1, help="drop rounds with fewer points")
     rel.add_argument("--min-rounds", type=int, default=4, help="drop stimuli with fewer rounds")
+    _ingestion_options(rel)
     rel.set_defaults(func=_reliability)
 
     cmp_ = sub.add_parser("compare", help="compare human maps with CFGDM and classifier maps")
@@ -166,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--mass", type=float, default=None,
                       help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--simulated", action="store_true",
+                      help="the clicks are simulated, not human data (stated in the report's header)")
+    cmp_.add_argument("--categories", default=None,
+                      help="CSV stimulus,category: the category of each stimulus (overrides names like cat-001)")
+    _ingestion_options(cmp_)
     cmp_.set_defaults(func=_compare)
 
     ori = sub.add_parser("originality", help="originality vs recognizability of one-shot samples (Boutin et al. 2022)")

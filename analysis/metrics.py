@@ -9,7 +9,9 @@ All functions take non-negative maps ``[H, W]`` (any scale; they normalise inter
   (Hurley & Rickard sparseness: 0 uniform, ->1 a single pixel), `entropy` (Shannon, normalised
   by log(#pixels): 1 uniform, 0 a single pixel), `spread` (radius of gyration about the map's
   centroid, divided by the drawing ink's radius of gyration when the drawing is given).
-- Alignment: `spearman` over pixels, `iou_auc` (mean IoU of the two maps' top-k% pixel sets,
+- Alignment: `spearman` over the cells of the maps area-averaged to at most `RANK_GRID` x
+  `RANK_GRID` (finer than the blur, so nothing is lost, and 16x fewer ranks on a 256 canvas;
+  the human reliability uses the same grid, so alignment and ceiling are on one scale), `iou_auc` (mean IoU of the two maps' top-k% pixel sets,
   k = 1..100%), and `emd` (exact earth mover's distance between the two maps as 2-D mass
   distributions, via POT's exact network simplex on a grid of at most 32x32 cells, in units of
   the canvas diagonal).
@@ -23,6 +25,8 @@ from scipy import ndimage, stats
 
 MIN_AREA_FRACTION = 0.002
 EMD_GRID = 32
+#: rank correlations are computed on maps area-averaged to at most this many cells a side
+RANK_GRID = 64
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
@@ -32,17 +36,18 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 
 def mass_mask(m: np.ndarray, p: float = 0.5) -> np.ndarray:
-    """Boolean mask of the fewest pixels whose mass reaches ``p`` of the total (ties by order)."""
+    """Boolean mask of the fewest pixels whose mass reaches ``p`` of the total, plus every pixel
+    tied with the last one taken: pixels of equal value are never split by their position, so
+    four equal discs at p = 0.5 give all four discs (and a uniform map the whole canvas)."""
     if not 0 < p <= 1:
         raise ValueError("p must be in (0, 1]")
     u = _unit(m).ravel()
-    mask = np.zeros(u.size, dtype=bool)
     if u.sum() == 0:
-        return mask.reshape(np.shape(m))
+        return np.zeros(np.shape(m), dtype=bool)
     order = np.argsort(-u, kind="stable")
     needed = int(np.searchsorted(np.cumsum(u[order]), p - 1e-12)) + 1
-    mask[order[:needed]] = True
-    return mask.reshape(np.shape(m))
+    threshold = u[order[min(needed, u.size) - 1]]
+    return (u >= threshold * (1 - 1e-9)).reshape(np.shape(m))
 
 
 def feature_count(m: np.ndarray, p: float = 0.5, min_area: int | None = None) -> int:
@@ -95,31 +100,103 @@ def spread(m: np.ndarray, drawing: np.ndarray | None = None) -> float:
     return radius / ink_radius if ink_radius > 0 else float("nan")
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho between two maps over pixels (nan if either is constant)."""
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if a.shape != b.shape:
+def on_grid(m: np.ndarray, grid: int = RANK_GRID) -> np.ndarray:
+    """``[..., H, W]`` maps area-averaged so the longer side has at most ``grid`` cells (a linear
+    map, so the sum of pooled maps is the pooled sum)."""
+    from models.render import area_resize
+
+    m = np.asarray(m, np.float64)
+    h, w = m.shape[-2:]
+    scale = min(1.0, grid / max(h, w))
+    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
+    if (out_h, out_w) == (h, w):
+        return m
+    if h % out_h == 0 and w % out_w == 0:  # whole blocks: a reshape-mean, far faster than the matrix route
+        return m.reshape(*m.shape[:-2], out_h, h // out_h, out_w, w // out_w).mean(axis=(-1, -3))
+    flat = m.reshape(-1, h, w)
+    return area_resize(flat, out_h, out_w).reshape(*m.shape[:-2], out_h, out_w)
+
+
+def average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks (1..P) of each row of ``[N, P]``, ties sharing their average rank — `scipy.stats.rankdata`
+    on rows, from a single argsort (about 3x faster, which matters for thousands of split halves)."""
+    a = np.asarray(a, np.float64)
+    n_rows, n = a.shape
+    order = np.argsort(a, axis=1)
+    ordered = np.take_along_axis(a, order, axis=1)
+    new = np.ones(a.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new.ravel())
+    lengths = np.diff(np.append(starts, a.size))
+    mean_rank = (starts % n) + (lengths + 1) / 2.0  # 1-based average of positions start..start+len-1
+    ranks = np.empty(a.shape)
+    np.put_along_axis(ranks, order, np.repeat(mean_rank, lengths).reshape(n_rows, n), axis=1)
+    return ranks
+
+
+def standard_ranks(a: np.ndarray) -> np.ndarray:
+    """Each row's average ranks, centred and scaled to unit length (zeros for a constant row), so
+    Spearman's rho of two rows is the dot product of their standard ranks."""
+    r = average_ranks(a)
+    r -= r.mean(axis=1, keepdims=True)
+    norm = np.sqrt((r * r).sum(1, keepdims=True))
+    return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho between matching rows of ``[N, P]`` arrays (ties get average ranks; nan
+    where a row is constant), vectorised over rows."""
+    return rank_correlation(standard_ranks(a), standard_ranks(b))
+
+
+def rank_correlation(za: np.ndarray, zb: np.ndarray) -> np.ndarray:
+    """Row-wise rho from `standard_ranks` (nan where a row was constant)."""
+    constant = ~(za.any(1) & zb.any(1))
+    return np.where(constant, np.nan, (za * zb).sum(1))
+
+
+def spearman(a: np.ndarray, b: np.ndarray, grid: int = RANK_GRID) -> float:
+    """Spearman's rho between two maps over the cells of `on_grid` (nan if either is constant)."""
+    if np.shape(a) != np.shape(b):
         raise ValueError("maps differ in shape")
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    ra, rb = stats.rankdata(a), stats.rankdata(b)
-    return float(np.corrcoef(ra, rb)[0, 1])
+    a, b = on_grid(a, grid).ravel(), on_grid(b, grid).ravel()
+    return float(spearman_rows(a[None], b[None])[0])
+
+
+def _top_membership(v: np.ndarray, top: int) -> np.ndarray:
+    """Membership (0..1) of each value in the top ``top``: values tied across the cut share the
+    remaining places equally, i.e. the expectation over random tie-breaking."""
+    order = np.sort(v)[::-1]
+    cut = order[top - 1]
+    above = v > cut
+    tied = v == cut
+    member = above.astype(np.float64)
+    member[tied] = (top - above.sum()) / tied.sum()
+    return member
 
 
 def iou_auc(a: np.ndarray, b: np.ndarray, steps: int = 100) -> float:
-    """Mean IoU of the top-k% pixels of both maps, k = 1..100% (1 = identical rankings)."""
+    """Mean IoU of the top-k% pixels of both maps, k = 1..100% (1 = identical rankings).
+
+    Tied values (typically the many exact zeros of a sparse map) have no order, so a tie group
+    that straddles the cut counts as its expected share under random tie-breaking, independently
+    for the two maps. Breaking ties by position instead makes the zero regions of any two maps
+    overlap and inflates unrelated maps' scores. Chance level: independent random maps give
+    IoU(k) = k / (2 - k), an AUC of `IOU_AUC_CHANCE` = 2 ln 2 - 1 = 0.386 (over k = 1..100%).
+    """
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    order_a, order_b = np.argsort(-a, kind="stable"), np.argsort(-b, kind="stable")
     n = a.size
     ious = []
     for k in np.linspace(1.0 / steps, 1.0, steps):
         top = max(1, int(round(k * n)))
-        sa = np.zeros(n, bool)
-        sb = np.zeros(n, bool)
-        sa[order_a[:top]] = True
-        sb[order_b[:top]] = True
-        ious.append((sa & sb).sum() / (sa | sb).sum())
+        ma, mb = _top_membership(a, top), _top_membership(b, top)
+        inter = float((ma * mb).sum())
+        ious.append(inter / (2 * top - inter))
     return float(np.mean(ious))
+
+
+#: expected IoU-AUC of two unrelated maps (mean of k / (2 - k) over k = 1..100%)
+IOU_AUC_CHANCE = float(np.mean([k / (2 - k) for k in np.linspace(0.01, 1.0, 100)]))
 
 
 def _coarse(m: np.ndarray, grid: int) -> np.ndarray:

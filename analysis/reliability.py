@@ -2,16 +2,19 @@
 
 - **Split-half**: the stimulus' rounds are split at random into two halves; each half's map
   (footprints counted, blurred like `maps.human_map`) is compared with the other by Spearman's
-  rho over pixels; the mean over many seeded splits is corrected to full length with the
-  Spearman-Brown formula ``2r / (1 + r)``.
+  rho (`metrics.spearman`, on the `metrics.RANK_GRID` grid); the mean over many seeded splits is
+  corrected to full length with the Spearman-Brown formula ``2r / (1 + r)``.
 - **Leave-one-out ceiling**: each participant's (or, without participant ids, each round's) map
   against the map of everyone else; the mean rho says how well one observer predicts the crowd.
 - **Floor**: half of one stimulus' rounds against half of *another* stimulus' rounds (same
-  canvas), Spearman-Brown corrected like the split-half: the agreement expected from generic
+  canvas; the halves of the split-half splits, re-paired), Spearman-Brown corrected like the split-half: the agreement expected from generic
   biases alone (e.g. centre preference), below which a map carries no stimulus-specific signal.
 
-The summary's ``ceiling`` is the mean split-half reliability over stimuli (the best alignment
-any model map can be expected to reach with these human maps) and ``floor`` the mean
+Speed: blurring and pooling are linear, so each round's footprint is blurred and pooled onto the
+rank grid once (`round_maps`, 16 kB a round); every half map is then a sum of rows, all splits
+of a stimulus are one indexed sum, and their rank correlations one vectorised call.
+
+The summary's ``ceiling`` is the mean split-half reliability over stimuli and ``floor`` the mean
 cross-stimulus value.
 """
 
@@ -21,11 +24,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from models import render
 
-from .maps import blur_normalize, round_footprints, rounds_by_stimulus
-from .metrics import spearman
+from .maps import BLUR_TRUNCATE, default_sigma, round_footprints, rounds_by_stimulus
+from .metrics import RANK_GRID, on_grid, rank_correlation, spearman_rows, standard_ranks
 
 DEFAULT_SPLITS = 50
 MIN_ROUNDS = 4
@@ -36,21 +40,36 @@ def spearman_brown(r: float) -> float:
     return float(2 * r / (1 + r)) if r > -1 else float("nan")
 
 
-def _half_maps(footprints: np.ndarray, order: np.ndarray, sigma: float | None) -> tuple[np.ndarray, np.ndarray]:
-    half = len(order) // 2
-    return (blur_normalize(footprints[order[:half]].sum(0), sigma),
-            blur_normalize(footprints[order[half:2 * half]].sum(0), sigma))
+def round_maps(points_per_round: Sequence[np.ndarray], width: int, height: int, radii: float | Sequence[float],
+               sigma: float | None = None, grid: int = RANK_GRID) -> np.ndarray:
+    """``[R, cells]``: each round's footprint blurred like a human map and pooled onto the rank
+    grid. Any sum of rows is (up to scale) the pooled map of those rounds."""
+    sigma = default_sigma(width, height) if sigma is None else sigma
+    footprints = round_footprints(points_per_round, width, height, radii).astype(np.float64)
+    if sigma > 0:  # blur each round on its own (axis 0 untouched)
+        footprints = ndimage.gaussian_filter(footprints, (0, sigma, sigma), truncate=BLUR_TRUNCATE, mode="constant")
+    return on_grid(footprints, grid).reshape(len(footprints), -1)
 
 
-def split_half_footprints(footprints: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0,
-                          sigma: float | None = None) -> float:
-    """Spearman-Brown corrected mean split-half rho of ``[R, H, W]`` round footprints."""
+def _half_sums(maps: np.ndarray, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed maps ``[splits, cells]`` of the first and second half of each permutation of the rounds
+    (an odd round out is left out, so both halves have the same length)."""
+    half = maps.shape[0] // 2
+    return maps[permutations[:, :half]].sum(1), maps[permutations[:, half:2 * half]].sum(1)
+
+
+def _split_ranks(maps: np.ndarray, n_splits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised ranks (`standard_ranks`) of both halves of ``n_splits`` seeded random splits."""
     rng = np.random.default_rng(seed)
-    rhos = []
-    for _ in range(n_splits):
-        a, b = _half_maps(footprints, rng.permutation(len(footprints)), sigma)
-        rhos.append(spearman(a, b))
-    return spearman_brown(float(np.nanmean(rhos)))
+    perms = np.stack([rng.permutation(len(maps)) for _ in range(n_splits)])
+    first, second = _half_sums(maps, perms)
+    return standard_ranks(first), standard_ranks(second)
+
+
+def split_half_maps(maps: np.ndarray, n_splits: int = DEFAULT_SPLITS, seed: int = 0) -> float:
+    """Spearman-Brown corrected mean split-half rho of ``[R, cells]`` round maps."""
+    first, second = _split_ranks(maps, n_splits, seed)
+    return spearman_brown(float(np.nanmean(rank_correlation(first, second))))
 
 
 def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
@@ -59,42 +78,36 @@ def split_half(points_per_round: Sequence[np.ndarray], width: int, height: int,
     """Split-half reliability of one stimulus' map; None with fewer than ``min_rounds`` rounds."""
     if len(points_per_round) < max(2, min_rounds):
         return None
-    footprints = round_footprints(points_per_round, width, height, radii).astype(np.float64)
-    return split_half_footprints(footprints, n_splits, seed, sigma)
+    return split_half_maps(round_maps(points_per_round, width, height, radii, sigma), n_splits, seed)
 
 
-def leave_one_out(footprints: np.ndarray, groups: Sequence[str], sigma: float | None = None) -> float:
+def leave_one_out(maps: np.ndarray, groups: Sequence[str]) -> float:
     """Mean rho between each group's map (participant or round) and the map of all other groups."""
-    groups = np.asarray(groups)
-    labels = np.unique(groups)
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
     if len(labels) < 2:
         return float("nan")
-    total = footprints.sum(0)
-    rhos = []
-    for label in labels:
-        own = footprints[groups == label].sum(0)
-        rhos.append(spearman(blur_normalize(own, sigma), blur_normalize(total - own, sigma)))
-    return float(np.nanmean(rhos))
+    mine = np.zeros((len(labels), maps.shape[1]))
+    np.add.at(mine, inverse, maps)
+    return float(np.nanmean(spearman_rows(mine, maps.sum(0)[None] - mine)))
 
 
-def cross_stimulus_floor(footprints_by_stimulus: dict[str, np.ndarray], n_pairs: int = DEFAULT_SPLITS,
-                         seed: int = 0, sigma: float | None = None) -> dict[str, float]:
-    """Per stimulus: half of its rounds vs half of another stimulus' rounds (SB corrected)."""
-    names = [n for n, f in footprints_by_stimulus.items() if len(f) >= 2]
+def cross_stimulus_floor(half_ranks: dict[str, np.ndarray], seed: int = 0) -> dict[str, float]:
+    """Per stimulus: its split halves against random halves of other stimuli (SB corrected).
+
+    ``half_ranks``: per stimulus, the standardised ranks ``[splits, cells]`` of the first half of
+    each split-half split — random halves already ranked, so pairing them costs no new ranking.
+    """
+    names = [n for n, r in half_ranks.items() if len(r)]
     rng = np.random.default_rng(seed)
     out = {}
     for name in names:
-        others = [o for o in names if o != name and footprints_by_stimulus[o].shape[1:] == footprints_by_stimulus[name].shape[1:]]
+        mine = half_ranks[name]
+        others = [o for o in names if o != name and half_ranks[o].shape[1] == mine.shape[1]]
         if not others:
             continue
-        rhos = []
-        for _ in range(n_pairs):
-            mine = footprints_by_stimulus[name]
-            other = footprints_by_stimulus[others[rng.integers(len(others))]]
-            a, _ = _half_maps(mine, rng.permutation(len(mine)), sigma)
-            b, _ = _half_maps(other, rng.permutation(len(other)), sigma)
-            rhos.append(spearman(a, b))
-        out[name] = spearman_brown(float(np.nanmean(rhos)))
+        partners = np.stack([half_ranks[others[rng.integers(len(others))]][rng.integers(len(mine))]
+                             for _ in range(len(mine))])
+        out[name] = spearman_brown(float(np.nanmean(rank_correlation(mine, partners))))
     return out
 
 
@@ -105,19 +118,22 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     radius = render.brush_radius_px(width, height) if radius is None else radius
     by_stim = rounds_by_stimulus(clicks, min_points_per_round, min_rounds)
     group_col = "participant" if "participant" in clicks.columns else "trial"
-    owners = {}
-    for (stim, trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
+    owners: dict[str, list[str]] = {}
+    for (stim, _trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
         if len(group) >= min_points_per_round:
             owners.setdefault(str(stim), []).append(str(group[group_col].iloc[0]))
-    footprints = {s: round_footprints(r, width, height, radius).astype(np.float64) for s, r in by_stim.items()}
-    floors = cross_stimulus_floor(footprints, n_splits, seed, sigma)
-    rows = []
-    for i, (stim, fp) in enumerate(sorted(footprints.items())):
-        rows.append({"stimulus": stim, "n_rounds": len(fp),
+    rows, first_halves = [], {}
+    for i, stim in enumerate(sorted(by_stim)):
+        m = round_maps(by_stim[stim], width, height, radius, sigma)
+        first, second = _split_ranks(m, n_splits, seed + i)
+        first_halves[stim] = first.astype(np.float32)  # 16 kB per split, kept for the floor
+        rows.append({"stimulus": stim, "n_rounds": len(m),
                      "n_points": int(sum(len(r) for r in by_stim[stim])),
-                     "split_half": split_half_footprints(fp, n_splits, seed + i, sigma),
-                     "leave_one_out": leave_one_out(fp, owners[stim], sigma),
-                     "floor": floors.get(stim, float("nan"))})
+                     "split_half": spearman_brown(float(np.nanmean(rank_correlation(first, second)))),
+                     "leave_one_out": leave_one_out(m, owners[stim])})
+    floors = cross_stimulus_floor(first_halves, seed)
+    for row in rows:
+        row["floor"] = floors.get(row["stimulus"], float("nan"))
     table = pd.DataFrame(rows, columns=["stimulus", "n_rounds", "n_points", "split_half", "leave_one_out", "floor"])
 
     def mean(col: str) -> float | None:
@@ -127,6 +143,6 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     summary = {"ceiling": mean("split_half"), "floor": mean("floor"), "leave_one_out": mean("leave_one_out"),
                "n_stimuli": int(len(table)), "n_rounds": int(table["n_rounds"].sum()) if len(table) else 0,
                "n_splits": n_splits, "seed": seed, "grouped_by": group_col,
-               "canvas": [width, height], "radius_px": radius,
-               "sigma_px": sigma if sigma is not None else round(0.03 * max(width, height), 4)}
+               "canvas": [width, height], "radius_px": radius, "rank_grid": RANK_GRID,
+               "sigma_px": sigma if sigma is not None else round(default_sigma(width, height), 4)}
     return table, summary

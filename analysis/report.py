@@ -1,4 +1,9 @@
-"""A single self-contained ``report.html`` for a comparison (figures embedded as base64 PNGs)."""
+"""A single self-contained ``report.html`` for a comparison (figures embedded as base64 PNGs).
+
+The header says what a reader must know before any number: quick or full mode, whether the clicks
+are simulated, every setting, and what the data check found. Inputs are named by file name only,
+so a report can be shared without the author's directory layout.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,15 @@ import html
 from pathlib import Path
 from typing import Any
 
-from .compare import ALIGNMENT_METRICS, SHAPE_METRICS
+import pandas as pd
+
+from .clicks import DataCheck
+from .compare import ALIGNMENT_METRICS, SHAPE_METRICS, UNKNOWN_TARGET
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}img{max-width:100%}.note{color:#555;font-size:13px}"""
+th:first-child,td:first-child{text-align:left}img{max-width:100%}.note{color:#555;font-size:13px}
+.warn{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px}.sim{background:#fde2e2;border:1px solid #d88;padding:6px 10px}"""
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -25,7 +34,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def _ci(entry: dict | None) -> str:
     if not entry or entry.get("mean") is None:
         return "–"
-    return f"{_fmt(entry['mean'])} [{_fmt(entry['lo'])}, {_fmt(entry['hi'])}]"
+    text = f"{_fmt(entry['mean'])} [{_fmt(entry['lo'])}, {_fmt(entry['hi'])}]"
+    if entry.get("category_lo") is not None:
+        text += f" {{{_fmt(entry['category_lo'])}, {_fmt(entry['category_hi'])}}}"
+    return text
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -34,51 +46,124 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(result, out: Path, figures: list[tuple[str, str]], inputs: dict[str, str]) -> Path:
+def _header(s: dict) -> list[str]:
+    opts = s.get("options", {})
+    inputs = s.get("inputs", {})
+    mode = s.get("mode", opts.get("mode", "full"))
+    origin = ("<p class='sim'><b>Clicks: SIMULATED</b> — not human data; the numbers show what the pipeline does, "
+              "not how people look.</p>") if s.get("simulated_clicks") else (
+        "<p class='note'>Clicks: treated as human data (the run was not told they are simulated).</p>")
+    settings = [("mode", f"{mode}" + (" (small attribution and resampling settings: a preview)" if mode == "quick" else "")),
+                ("canvas", f"{s['canvas'][0]}×{s['canvas'][1]} px"), ("brush radius", f"{_fmt(s['radius_px'])} px"),
+                ("blur σ", f"{_fmt(s['sigma_px'])} px"), ("mass share p", _fmt(s["mass"])),
+                ("min points per round", _fmt(opts.get("min_points_per_round"))),
+                ("min rounds per stimulus", _fmt(opts.get("min_rounds"))),
+                ("split-half splits", _fmt(opts.get("n_splits"))), ("bootstrap resamples", _fmt(opts.get("n_boot"))),
+                ("participant jackknife groups", _fmt(opts.get("n_jackknife_groups"))), ("seed", _fmt(opts.get("seed"))),
+                ("inputs", ", ".join(html.escape(str(v)) for v in inputs.values() if v) or "–")]
+    return [f"<p><b>{s['n_stimuli']} stimuli</b>; participants: {_fmt(s.get('n_participants'))}.</p>", origin,
+            _table(["setting", "value"], [[html.escape(k), v] for k, v in settings])]
+
+
+def _data_check(s: dict) -> list[str]:
+    check = s.get("data_check")
+    if not check:
+        return []
+    lines = DataCheck(**check).lines()
+    return ["<h2>Data check</h2><p class='note'>The clicks were read by one stated rule "
+            "(<code>analysis.clicks</code>); what it changed is counted here and in <code>data_check.json</code>.</p>",
+            "<pre>" + html.escape("\n".join(lines)) + "</pre>"]
+
+
+def _categories(s: dict) -> list[str]:
+    notes = s.get("categories", {})
+    out = []
+    unknown = notes.get("classifier_unknown_category", [])
+    if unknown:
+        out.append(f"<p class='warn'><b>{len(unknown)} of {s['n_stimuli']} stimuli have a category the classifier "
+                   f"does not know</b> ({html.escape(', '.join(notes.get('classifier_unknown_categories', [])[:12]))}"
+                   f"{' …' if len(notes.get('classifier_unknown_categories', [])) > 12 else ''}). Their classifier "
+                   f"maps explain the classifier's own top-1 guess (marked “{html.escape(UNKNOWN_TARGET)}” in "
+                   "per_stimulus.csv), not the category people were shown, so the classifier's numbers are not "
+                   "comparable with the humans' for them.</p>")
+    if notes.get("stimuli_without_category"):
+        out.append(f"<p class='warn'>{len(notes['stimuli_without_category'])} stimuli have no category "
+                   "(give <code>--categories FILE</code>); each counts as its own group in the category bootstrap.</p>")
+    return out
+
+
+def write_report(result, out: Path, figures: list[tuple[str, str]]) -> Path:
     """Write ``out/report.html`` and return its path."""
     s = result.summary
     sources = list(s["sources"])
+    machines = [src for src in sources if src != "human"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Humans vs machines</title>"
-             f"<style>{_STYLE}</style></head><body>",
-             "<h1>Where do people and machines look?</h1>",
-             f"<p>{s['n_stimuli']} stimuli, canvas {s['canvas'][0]}×{s['canvas'][1]} px, brush radius "
-             f"{_fmt(s['radius_px'])} px, blur σ {_fmt(s['sigma_px'])} px; participants: "
-             f"{_fmt(s.get('n_participants'))}. Inputs: {html.escape(inputs.get('clicks', ''))}, "
-             f"{html.escape(inputs.get('stimuli', ''))}.</p>",
-             f"<p>Human split-half reliability (Spearman–Brown corrected, the ceiling for alignment): "
+             f"<style>{_STYLE}</style></head><body>", "<h1>Where do people and machines look?</h1>",
+             *_header(s), *_data_check(s), *_categories(s),
+             f"<p>Human split-half reliability R (Spearman–Brown corrected; mean over stimuli [95% CI]): "
              f"{_ci(s['human_ceiling'])}.</p>",
              "<h2>Feature count and localization</h2>",
-             "<p class='note'>Mean over stimuli with bootstrap 95% CI over stimuli. Feature count: connected "
-             f"components of the smallest pixel set holding {int(100 * s['mass'])}% of the map's mass.</p>"]
-    parts.append(_table(["source", *SHAPE_METRICS],
-                        [[html.escape(src), *[_ci(s["sources"][src].get(k)) for k in SHAPE_METRICS]] for src in sources]))
-    machines = [src for src in sources if src != "human"]
+             "<p class='note'>Mean over stimuli, [bootstrap 95% CI over stimuli] and {bootstrap 95% CI over "
+             "categories}: stimuli of one category are not independent, so the category interval is the honest one "
+             f"when categories repeat. Feature count: connected components of the smallest pixel set holding "
+             f"{int(100 * s['mass'])}% of the map's mass (pixels tied at the cut are taken together).</p>",
+             _table(["source", *SHAPE_METRICS],
+                    [[html.escape(src), *[_ci(s["sources"][src].get(k)) for k in SHAPE_METRICS]] for src in sources])]
     if machines:
-        parts.append("<h2>Alignment with the human maps</h2>")
-        parts.append(_table(["machine", *ALIGNMENT_METRICS],
-                            [[html.escape(m), *[_ci(s["sources"][m].get(k)) for k in ALIGNMENT_METRICS]]
-                             for m in machines]))
-        parts.append("<h2>Human vs machine (paired Wilcoxon signed-rank over stimuli)</h2>")
-        rows = []
-        for m in machines:
-            for key, test in s["tests"][m].items():
-                rows.append([html.escape(m), key, _fmt(test["n"]), _fmt(test["mean_difference"]),
-                             _fmt(test["statistic"]), _fmt(test["p"]), _fmt(test["rank_biserial"]),
-                             _fmt(test["cohens_dz"])])
-        parts.append(_table(["machine", "metric", "n", "mean human − machine", "W", "p", "rank-biserial r",
-                             "Cohen's d_z"], rows))
+        parts += ["<h2>Alignment with the human maps</h2>",
+                  f"<p class='note'>Chance levels: Spearman ρ 0; IoU-AUC {_fmt(s.get('iou_auc_chance'))} (two unrelated "
+                  "maps, ties shared at random); EMD has no fixed chance level (compare the machines).</p>",
+                  _table(["machine", *ALIGNMENT_METRICS],
+                         [[html.escape(m), *[_ci(s["sources"][m].get(k)) for k in ALIGNMENT_METRICS]] for m in machines]),
+                  "<h3>Relative to the noise ceiling</h3>",
+                  "<p class='note'>The human map is itself a noisy estimate of where people look: with split-half "
+                  "reliability R (Spearman–Brown corrected), its correlation with the true map is at most √R. A model "
+                  "map equal to the true map therefore scores ρ ≈ √R, and <b>mean ρ / √(mean R)</b> ≈ 1. The ratio is "
+                  "formed on means over stimuli (per-stimulus ratios explode where R is near 0); CIs bootstrap "
+                  "stimuli [ ] and categories { }.</p>",
+                  _table(["machine", "mean ρ", "mean R", "mean ρ / √mean R"],
+                         [[html.escape(m), _fmt(e["mean_rho"]), _fmt(e["mean_reliability"]),
+                           _ci({"mean": e["normalised"], **e})] for m, e in s.get("noise_normalised", {}).items()])]
+        rows = [[html.escape(m), key, _fmt(t["n"]), _fmt(t["mean_difference"]), _fmt(t["statistic"]), _fmt(t["p"]),
+                 _fmt(t.get("p_holm")), html.escape(t.get("conclusion", "")), _fmt(t["rank_biserial"]), _fmt(t["cohens_dz"])]
+                for m in machines for key, t in s["tests"][m].items()]
+        parts += ["<h2>Human vs machine (paired Wilcoxon signed-rank over stimuli)</h2>",
+                  f"<p class='note'>Holm-adjusted over all {len(rows)} tests; conclusion at α = {s.get('alpha', 0.05)}.</p>",
+                  _table(["machine", "metric", "n", "mean human − machine", "W", "p", "p (Holm)", "conclusion",
+                          "rank-biserial r", "Cohen's d_z"], rows)]
+        sens = pd.DataFrame(s.get("sensitivity") or [])
+        if len(sens):
+            pivot = sens.assign(row=sens["machine"] + " · " + sens["metric"]).pivot(
+                index="row", columns="setting", values="conclusion")[list(dict.fromkeys(sens["setting"]))]
+            parts += ["<h2>Sensitivity of the conclusions</h2>",
+                      "<p class='note'>Each test re-run with half and double the blur σ and brush radius, and mass "
+                      "share p = 0.3 and 0.8 (Holm within each setting). A conclusion that changes across a row "
+                      "depends on the analysis settings.</p>",
+                      _table(["machine · metric", *pivot.columns],
+                             [[html.escape(i), *[html.escape(str(v)) for v in r]] for i, r in pivot.iterrows()])]
+    categories = pd.DataFrame(s.get("per_category") or [])
+    if len(categories):
+        cols = ["category", "n_stimuli", "ceiling"] + [c for c in categories.columns
+                                                        if c.endswith((".feature_count", ".spearman"))]
+        parts += ["<h2>Per category</h2><p class='note'>Means over each category's stimuli (all in "
+                  "per_category.csv).</p>",
+                  _table(cols, [[html.escape(str(r["category"])), *[_fmt(r[c]) for c in cols[1:]]]
+                                for _, r in categories.iterrows()])]
     boot = s.get("participant_ci")
+    parts.append("<h2>Uncertainty over participants</h2>")
     if boot:
-        parts.append("<h2>Bootstrap over participants</h2><p class='note'>95% CI of the stimulus mean when "
-                     "whole participants are resampled and the human maps rebuilt.</p>")
-        parts.append(_table(["quantity", "95% CI"], [[html.escape(k), f"[{_fmt(v[0])}, {_fmt(v[1])}]"]
-                                                     for k, v in sorted(boot.items())]))
+        parts += [f"<p class='note'>95% CI of the stimulus mean over participants: {html.escape(s.get('participant_ci_method', ''))}. "
+                  "(A bootstrap with replacement repeats participants, which makes rebuilt maps sparser and shifts "
+                  "every map statistic; leaving groups out does not.)</p>",
+                  _table(["quantity", "estimate", "95% CI"], [[html.escape(k), _fmt(v["estimate"]), f"[{_fmt(v['lo'])}, {_fmt(v['hi'])}]"]
+                                                              for k, v in sorted(boot.items())])]
+    else:
+        parts.append(f"<p class='warn'>Skipped: {html.escape(s.get('participant_ci_skipped') or 'no participants')}.</p>")
     for title, filename in figures:
         data = base64.b64encode((Path(out) / filename).read_bytes()).decode("ascii")
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-    notes = s.get("machines", {})
     parts.append("<h2>How the machine maps were made</h2><pre>" +
-                 html.escape(_describe(notes)) + "</pre></body></html>")
+                 html.escape(_describe(s.get("machines", {}))) + "</pre></body></html>")
     path = Path(out) / "report.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

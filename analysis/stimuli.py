@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from models.render import area_resize
 from models.stimulus_files import IMAGE_SUFFIXES, read_drawings, read_image
@@ -27,9 +28,40 @@ class Stimulus:
 
 
 def category_from_name(name: str) -> str | None:
-    """``"alarm_clock-004000"`` -> ``"alarm clock"``; None when the name has no such pattern."""
+    """``"alarm_clock-004000"`` -> ``"alarm clock"``; None when the name has no such pattern or its
+    "category" has no letter (``"0_0"`` is a numbered stimulus, not category "0")."""
     match = _NUMBERED.match(name)
-    return match.group("category").replace("_", " ") if match else None
+    if not match or not any(ch.isalpha() for ch in match.group("category")):
+        return None
+    return match.group("category").replace("_", " ")
+
+
+def read_categories(path: str | Path) -> dict[str, str]:
+    """A ``stimulus, category`` CSV as ``{stimulus: category}`` (a clear error for a bad file)."""
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{Path(path).name}: cannot read categories CSV ({exc})") from None
+    if not {"stimulus", "category"} <= set(table.columns):
+        raise ValueError(f"{Path(path).name}: categories CSV needs columns stimulus, category")
+    table = table.dropna(subset=["stimulus", "category"])
+    clashes = table.groupby("stimulus")["category"].nunique()
+    if (clashes > 1).any():
+        raise ValueError(f"{Path(path).name}: stimuli with two categories: {', '.join(clashes[clashes > 1].index[:5])}")
+    return dict(zip(table["stimulus"].str.strip(), table["category"].str.strip()))
+
+
+def apply_categories(stimuli: dict[str, Stimulus], categories: str | Path | None = None,
+                     clicks: pd.DataFrame | None = None) -> dict[str, Stimulus]:
+    """Stimuli with their categories from, in order of precedence: the ``categories`` CSV, the
+    clicks' ``category`` column, the stimulus file or name."""
+    from_clicks: dict[str, str] = {}
+    if clicks is not None and "category" in clicks.columns:
+        known = clicks.dropna(subset=["category"]).drop_duplicates("stimulus")
+        from_clicks = {s: c for s, c in zip(known["stimulus"], known["category"]) if c and c != "nan"}
+    table = read_categories(categories) if categories else {}
+    return {name: Stimulus(name, st.pixels, table.get(name) or from_clicks.get(name) or st.category)
+            for name, st in stimuli.items()}
 
 
 def load_stimuli(path: str | Path) -> dict[str, Stimulus]:

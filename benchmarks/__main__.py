@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-BENCHMARKS = ("maps", "attribution", "guessing")
+BENCHMARKS = ("maps", "attribution", "guessing", "reliability")
 #: benchmarks that start the game server and parse their own arguments
 SERVER_BENCHMARKS = ("load", "chaos")
 

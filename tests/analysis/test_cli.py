@@ -35,9 +35,30 @@ def test_reliability_cli_writes_csv_and_ends_with_json(tmp_path):
 
 def test_reliability_cli_refuses_bad_input(tmp_path):
     (tmp_path / "bad.csv").write_text("stimulus,trial,x,y\na,1,5,5\na,1,500,5\n")
-    result = run("reliability", "--clicks", str(tmp_path / "bad.csv"), "--canvas", "28")
+    result = run("reliability", "--clicks", str(tmp_path / "bad.csv"), "--canvas", "28", "--strict")
     assert result.returncode == 2 and "outside" in result.stderr
     result = run("reliability", "--clicks", str(tmp_path / "missing.csv"), "--canvas", "28")
     assert result.returncode == 2 and "cannot read" in result.stderr
     result = run("reliability", "--clicks", str(tmp_path / "bad.csv"), "--canvas", "2x2x2")
     assert result.returncode == 2 and "canvas" in result.stderr
+
+
+def test_reliability_cli_cleans_a_messy_legacy_export_and_reports_what_it_did(tmp_path, capsys):
+    """The shipped simulated legacy export: repeats, points just off the canvas, no participants."""
+    from analysis.__main__ import main
+
+    clicks = str(REPO / "data/examples/legacy/clicks.csv")
+    common = ["reliability", "--clicks", clicks, "--canvas", "256", "--splits", "5"]
+    assert main([*common, "--out", str(tmp_path / "rel.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "repeated rounds (same stimulus, same path): 320 (111 distinct paths); dropped 320" in out
+    assert "participant ids: NO" in out
+    summary = json.loads(out.strip().splitlines()[-1])
+    check = json.loads((tmp_path / "rel.data_check.json").read_text())
+    assert check["repeated_rounds_dropped"] == 320 and check["off_canvas_points_clipped"] == 13
+    assert summary["data_check"]["rounds_kept"] == 111 and summary["n_rounds"] <= 111
+    assert main([*common, "--keep-repeats", "--out", str(tmp_path / "kept.csv")]) == 0
+    inflated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert inflated["ceiling"] > summary["ceiling"] + 0.2  # copies correlate with themselves
+    assert main([*common, "--strict"]) == 2
+    assert "outside the 256x256 canvas" in capsys.readouterr().err
