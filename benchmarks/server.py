@@ -135,6 +135,18 @@ class GameServer:
                 self.kill()
             self.proc = None
 
+    def cpu_seconds(self, pids: list[int]) -> float:
+        """User + system CPU seconds used so far by the master and the given worker processes.
+
+        On a shared machine latency depends on the other tenants; CPU per request does not,
+        so the load benchmark reports it too.
+        """
+        total = 0
+        for pid in {self.proc.pid, *pids} if self.proc is not None else pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def batcher_stats(self) -> dict[int, tuple[int, int]]:
         """``{pid: (forward passes, images)}`` of the worker processes that answered.
 
