@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-
 from flask import current_app
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +46,11 @@ MAX_T_MS = 24 * 3600 * 1000
 
 def elapsed_ms(rnd: Round) -> int:
     """Server milliseconds since the round was created."""
-    return int((utcnow() - rnd.started_at) / timedelta(milliseconds=1))
+    return _ms_since(rnd.started_at)
+
+
+def _ms_since(started_at: datetime) -> int:
+    return int((utcnow() - started_at) / timedelta(milliseconds=1))
 
 
 # --- starting ---------------------------------------------------------------------------------
@@ -341,7 +344,7 @@ def _guess(player: Player, q: _Question) -> None:
     db.session.commit()  # end the read (if the mask was rebuilt): nothing is held while guessing
     service = get_guess_service()
     top5 = service.top5(render.reveal(q.pixels, mask))
-    elapsed = int((utcnow() - q.started_at) / timedelta(milliseconds=1))
+    elapsed = _ms_since(q.started_at)
     correct = is_recognised(top5[0]["label"], top5[0]["p"], q.category,
                             q.settings["recognition_min_prob"])
     rnd = load_round(player, q.round_id, lock=True)
