@@ -25,7 +25,7 @@ import time
 import sqlalchemy as sa
 
 from benchmarks.players import Player, Recorder, play
-from benchmarks.server import GameServer, TempDatabase
+from benchmarks.server import DatabaseUnavailable, GameServer, TempDatabase
 
 RESTART_PAUSE_S = 0.5
 
@@ -106,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.players <= 1000 or not 1 <= args.seconds <= 600 or not 0 <= args.kills <= 50:
         parser.error("--players must be 1-1000, --seconds 1-600 and --kills 0-50")
-    baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database)
-    r = measure(args.players, args.seconds, args.kills, args.database)
+    try:
+        baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database)
+        r = measure(args.players, args.seconds, args.kills, args.database)
+    except DatabaseUnavailable as exc:
+        parser.error(str(exc))
     for name, figures in (("baseline (no kill)", baseline), (f"{r['kills']} SIGKILLs", r)):
         print(f"chaos {name}: {figures['players']} players x {figures['seconds']:g} s on "
               f"{figures['database']}, {figures['rounds']} rounds, {figures['acknowledged_points']} "

@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.bench_guessing import run_clients
 from benchmarks.players import play
-from benchmarks.server import GameServer, TempDatabase
+from benchmarks.server import DatabaseUnavailable, GameServer, TempDatabase
 
 WARMUP_S = 3.0
 
@@ -47,10 +47,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(players: int, seconds: float, database: str, workers: int | None = None) -> dict:
     """Run the whole benchmark once and return its figures."""
-    baseline = service_throughput(players)
     db = TempDatabase(database)
     server = GameServer(db, workers=workers)
     try:
+        baseline = service_throughput(players)  # before the server runs: it has the CPU alone
         server.setup()
         server.start()
         play(server.base_url, min(players, 4), WARMUP_S)  # loads the classifier in each worker
@@ -94,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.players <= 1000 or not 1 <= args.seconds <= 600:
         parser.error("--players must be 1-1000 and --seconds 1-600")
-    r = measure(args.players, args.seconds, args.database, args.workers)
+    try:
+        r = measure(args.players, args.seconds, args.database, args.workers)
+    except DatabaseUnavailable as exc:
+        parser.error(str(exc))
     print(f"load: {r['players']} players x {r['seconds']:g} s on {r['database']}, "
           f"{r['workers']} worker(s): {r['rounds']} rounds, {r['batches']} guess-bearing batches")
     print(f"latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms; "

@@ -46,6 +46,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server for ``--database postgresql`` cannot be reached."""
+
+
 class TempDatabase:
     """A throw-away database: ``sqlite`` (a file in a temp folder) or ``postgresql``."""
 
@@ -59,8 +63,14 @@ class TempDatabase:
             self._name = None
         else:
             self._name = f"da_bench_{uuid.uuid4().hex[:10]}"
-            with self._admin().connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            try:
+                with self._admin().connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            except sa.exc.OperationalError as exc:
+                self._tmp.cleanup()
+                raise DatabaseUnavailable(
+                    f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} (set DA_TEST_POSTGRES_URL): "
+                    f"{str(exc).splitlines()[0]}") from None
             self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self._name}"
 
     @staticmethod
