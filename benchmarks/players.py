@@ -228,9 +228,10 @@ class Player:
                 record.status = "given-up"
 
 
-def play(base_url: str, players: int, seconds: float) -> tuple[Recorder, list[Player]]:
+def play(base_url: str, players: int, seconds: float,
+         recorder: Recorder | None = None) -> tuple[Recorder, list[Player]]:
     """``players`` threads playing for ``seconds`` (arrivals spread over the first second)."""
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     crowd = [Player(base_url, recorder) for _ in range(players)]
     deadline = time.monotonic() + seconds
     threads = [threading.Thread(target=p.run, args=(deadline, i / max(players, 1)), daemon=True)

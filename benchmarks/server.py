@@ -46,6 +46,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server for ``--database postgresql`` cannot be reached."""
+
+
 class TempDatabase:
     """A throw-away database: ``sqlite`` (a file in a temp folder) or ``postgresql``."""
 
@@ -59,8 +63,14 @@ class TempDatabase:
             self._name = None
         else:
             self._name = f"da_bench_{uuid.uuid4().hex[:10]}"
-            with self._admin().connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            try:
+                with self._admin().connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            except sa.exc.OperationalError as exc:
+                self._tmp.cleanup()
+                raise DatabaseUnavailable(
+                    f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} (set DA_TEST_POSTGRES_URL): "
+                    f"{str(exc).splitlines()[0]}") from None
             self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self._name}"
 
     @staticmethod
@@ -134,6 +144,18 @@ class GameServer:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.proc = None
+
+    def cpu_seconds(self, pids: list[int]) -> float:
+        """User + system CPU seconds used so far by the master and the given worker processes.
+
+        On a shared machine latency depends on the other tenants; CPU per request does not,
+        so the load benchmark reports it too.
+        """
+        total = 0
+        for pid in {self.proc.pid, *pids} if self.proc is not None else pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def batcher_stats(self) -> dict[int, tuple[int, int]]:
         """``{pid: (forward passes, images)}`` of the worker processes that answered.

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-
 from flask import current_app
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
