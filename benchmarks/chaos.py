@@ -25,7 +25,8 @@ import time
 import sqlalchemy as sa
 
 from benchmarks.players import Player, Recorder, play
-from benchmarks.server import DatabaseUnavailable, GameServer, TempDatabase
+from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
+                               crowd_behind_one_address)
 
 RESTART_PAUSE_S = 0.5
 
@@ -76,7 +77,7 @@ def audit(url: str, crowd: list[Player]) -> dict[str, int]:
 
 def measure(players: int, seconds: float, kills: int, database: str) -> dict:
     db = TempDatabase(database)
-    server = GameServer(db)
+    server = GameServer(db, env=crowd_behind_one_address(players))
     killed_at: list[float] = []
     try:
         server.setup()

@@ -3,8 +3,11 @@
 Starts the game the way ``make play`` does (gunicorn, a temporary SQLite or PostgreSQL
 database), lets ``--players`` simulated participants (`benchmarks.players`) play real rounds for
 ``--seconds``, and reports the latency of guess-bearing batches (every points request of an
-active round makes the classifier guess), guesses served per second, errors, and the mean number
-of images per classifier forward pass (from the server's ``/_bench/stats``). The baseline,
+active round makes the classifier guess), guesses served per second, errors, the mean number
+of images per classifier forward pass (from the server's ``/_bench/stats``) and the rounds the
+anti-cheat did not credit (0 expected: the players brush at a hand's pace). All players share
+127.0.0.1, so the server's per-address rate limits are raised to what that many players may do
+(`benchmarks.server.crowd_behind_one_address`); per-player limits stay as shipped. The baseline,
 measured in the same run before the server starts, is the guess service alone: the same
 micro-batcher fed by as many threads as there are players, with no HTTP and no database.
 """
@@ -21,7 +24,8 @@ import numpy as np
 
 from benchmarks.bench_guessing import run_clients
 from benchmarks.players import play
-from benchmarks.server import DatabaseUnavailable, GameServer, TempDatabase
+from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
+                               crowd_behind_one_address, uncredited_rounds)
 
 WARMUP_S = 3.0
 
@@ -48,7 +52,7 @@ def percentile(values: list[float], q: float) -> float:
 def measure(players: int, seconds: float, database: str, workers: int | None = None) -> dict:
     """Run the whole benchmark once and return its figures."""
     db = TempDatabase(database)
-    server = GameServer(db, workers=workers)
+    server = GameServer(db, workers=workers, env=crowd_behind_one_address(players))
     try:
         baseline = service_throughput(players)  # before the server runs: it has the CPU alone
         server.setup()
@@ -61,6 +65,8 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
         client_cpu = time.process_time() - client_cpu
         after = server.batcher_stats()
         server_cpu = server.cpu_seconds(list(after)) - server_cpu
+        server.stop()
+        not_credited = uncredited_rounds(db.url)
     finally:
         server.stop()
         db.drop()
@@ -73,6 +79,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "p99_ms": round(percentile(lat, 99), 1), "errors": recorder.errors,
             "errors_by_status": {str(k): v for k, v in sorted(recorder.statuses.items())},
             "unreachable": recorder.unreachable,
+            "rounds_not_credited": sum(not_credited.values()), "not_credited_by_rule": not_credited,
             "guesses_per_s": round(len(lat) / seconds, 1),
             "service_guesses_per_s": round(baseline, 1),
             "served_vs_service": round(len(lat) / seconds / baseline, 3),
@@ -108,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server CPU {r['server_cpu_ms_per_batch']} ms per batch (load generator "
           f"{r['load_generator_cpu_ms_per_batch']} ms); machine load average {r['load_average_1min']} "
           f"on {os.cpu_count()} cores")
+    print(f"rounds not credited by the anti-cheat: {r['rounds_not_credited']} {r['not_credited_by_rule']}")
     print(json.dumps(r))
     return 0
 
