@@ -125,6 +125,8 @@ class Round(db.Model):
     #: timer_ms, brush_fraction, brush_radius_px, recognition_min_prob, width, height ...
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     address_hash: Mapped[str | None] = mapped_column(String(64))
+    #: phone | tablet | desktop, from the page's pointer type and screen size (None: unknown)
+    device_class: Mapped[str | None] = mapped_column(String(16))
 
     player: Mapped[Player] = relationship(back_populates="rounds")
     stimulus: Mapped[Stimulus] = relationship()

@@ -23,7 +23,7 @@ def test_clicks_csv_has_every_point_with_its_coordinates(app, research_client, s
     rows = _csv(research_client.get("/research/export/clicks.csv"))
     assert len(rows) == seeded.n_points
     assert list(rows[0]) == ["study", "participant", "round", "stimulus", "category", "point_index",
-                             "x", "y", "t_ms"]
+                             "x", "y", "t_ms", "device_class"]
     with app.app_context():
         stored = {(r, i): (x, y, t, key, cat) for r, i, x, y, t, key, cat in db.session.execute(
             select(BrushPoint.round_id, BrushPoint.idx, BrushPoint.x, BrushPoint.y, BrushPoint.t_ms,

@@ -27,6 +27,8 @@ def test_entry_captures_ids_and_resumes(app, client):
     _setup(app)
     first = client.get(LINK)
     assert first.status_code == 200 and b"I have read this and agree" in first.data
+    assert _participant(app) is None  # nothing is stored before consent
+    assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 302
     player = _participant(app)
     assert (player.external_study_id, player.external_session_id) == ("S1", "X1")
     with client.session_transaction() as session:
@@ -130,5 +132,16 @@ def test_complete_endpoint_is_csrf_exempt_but_consent_form_is_not(tmp_path):
     client = app.test_client()
     client.get(LINK)
     assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 400
+    assert _participant(app) is None  # a refused consent form stores nobody
+    with app.app_context():  # a participant who consented earlier (the row exists since then)
+        from tests.research.conftest import make_player
+        from webapp.models import Study
+        from webapp.extensions import db
+
+        study = db.session.scalar(select(Study))
+        public_id = make_player(study, external_id="5f1a2b3c4d5e6f7a8b9c0d1e",
+                                consent_version=study.consent_version).public_id
+    with client.session_transaction() as session:
+        session["player"] = public_id
     answer = client.post("/study/pilot/complete", json={"rounds": {}})
     assert answer.status_code == 409 and answer.json["rounds_needed"] == 2

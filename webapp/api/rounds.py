@@ -22,7 +22,8 @@ def _me():
 @bp.post("/rounds")
 def start_round():
     body = json_body()
-    rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"))
+    rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"),
+                                       body.get("device_class"))
     return jsonify(service.round_state(rnd)), 201 if created else 200
 
 
@@ -39,7 +40,14 @@ def get_round(round_id: str):
 
 @bp.post("/rounds/<round_id>/points")
 def post_points(round_id: str):
-    rnd = service.add_points(_me(), round_id, json_body())
+    body = json_body()
+    end = body.get("end")
+    if end is None:
+        rnd = service.add_points(_me(), round_id, body)
+    elif end == "skip":
+        rnd = service.add_points_then_skip(_me(), round_id, body)
+    else:
+        raise ServiceError('end must be "skip" or absent')
     return jsonify(service.round_state(rnd))
 
 

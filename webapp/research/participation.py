@@ -29,6 +29,8 @@ participation_bp = Blueprint("study", __name__)
 #: Prolific ids are 24 hex characters; accept any short id of safe characters.
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ENDED = ("recognized", "timeout", "skipped")
+#: session key holding a participant's platform ids between the study link and consent
+PENDING = "pending_participant"
 
 
 def _study_or_404(slug: str) -> Study:
@@ -51,11 +53,14 @@ def _participant(study: Study) -> Player | None:
     return player if player is not None and player.study_id == study.id else None
 
 
+def find_participant(study: Study, pid: str) -> Player | None:
+    return db.session.scalar(select(Player).where(Player.study_id == study.id, Player.external_id == pid))
+
+
 def find_or_create_participant(study: Study, pid: str, external_study: str | None,
                                external_session: str | None) -> Player:
     """The participant's one `Player` in this study: resumed if they come back."""
-    player = db.session.scalar(select(Player).where(Player.study_id == study.id,
-                                                    Player.external_id == pid))
+    player = find_participant(study, pid)
     if player is None:
         # The game's own pseudonym and address rules, so participants look like any player
         # and address-burst checks compare like with like.
@@ -77,6 +82,11 @@ def _rounds(player: Player, study: Study) -> list[tuple[str, str, int]]:
     rows = db.session.execute(select(Round.id, Round.status, Round.n_points)
                               .where(Round.player_id == player.id, Round.study_id == study.id))
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _pending_state(study: Study) -> dict[str, Any]:
+    """What the consent page shows someone who has not agreed yet (and so has no data)."""
+    return {"rounds_total": rounds_target(study), "rounds_done": 0}
 
 
 def game_url(study: Study) -> str:
@@ -108,8 +118,15 @@ def enter(slug: str) -> Any:
     if pid:
         if not EXTERNAL_ID_RE.match(pid):
             return render_template("research/study_entry.html", study=study, problem="bad_id"), 400
-        player = find_or_create_participant(study, pid, request.args.get("STUDY_ID"),
-                                            request.args.get("SESSION_ID"))
+        player = find_participant(study, pid)
+        if player is None:
+            # Nothing is stored before consent (not even the platform id, e.g. after a
+            # withdrawal): the ids wait in the session until the consent form is sent.
+            session[PENDING] = {"study": study.id, "pid": pid, "study_id": request.args.get("STUDY_ID"),
+                                "session_id": request.args.get("SESSION_ID")}
+            return render_template("research/study_entry.html", study=study, problem=None,
+                                   completed=False, state=_pending_state(study))
+        find_or_create_participant(study, pid, request.args.get("STUDY_ID"), request.args.get("SESSION_ID"))
         session["player"] = player.public_id
         session.permanent = True
     else:
@@ -139,11 +156,18 @@ def consent(slug: str) -> Any:
     """The consent form (CSRF-protected) stores the study's consent version for this person."""
     study = _study_or_404(slug)
     player = _participant(study)
-    if player is None:
+    pending = session.get(PENDING)
+    if player is None and not (isinstance(pending, dict) and pending.get("study") == study.id):
         abort(403)
     if request.form.get("agree") != "yes":
-        return render_template("research/study_entry.html", study=study, problem="no_consent",
-                               completed=False, state=state(study, player)), 400
+        return render_template("research/study_entry.html", study=study, problem="no_consent", completed=False,
+                               state=state(study, player) if player else _pending_state(study)), 400
+    if player is None:
+        player = find_or_create_participant(study, pending["pid"], pending.get("study_id"),
+                                            pending.get("session_id"))
+        session.pop(PENDING, None)
+        session["player"] = player.public_id
+        session.permanent = True
     player.consent_version = study.consent_version
     player.consented_at = utcnow()
     db.session.commit()

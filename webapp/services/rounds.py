@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import BrushPoint, Guess, Player, Round, Study, utcnow
 from .errors import ServiceError
 from .guessing import get_guess_service
-from .sampling import choose_stimulus, pool_set_ids
+from .sampling import choose_stimulus, pool_set_ids, study_stimulus_ids
 from .scoring import is_recognised, round_points
 from .stimuli import stimulus_pixels
 
@@ -32,6 +32,8 @@ LATE_TOLERANCE_MS = 1000
 EARLY_TIMEOUT_TOLERANCE_MS = 1000
 #: no round lasts a day: a larger t_ms is a broken client
 MAX_T_MS = 24 * 3600 * 1000
+#: what the page may report about its device (anything else is stored as unknown, None)
+DEVICE_CLASSES = ("phone", "tablet", "desktop")
 
 
 def elapsed_ms(rnd: Round) -> int:
@@ -78,10 +80,17 @@ def _settings(study: Study | None, width: int, height: int, model_version: str) 
             "width": width, "height": height, "model_version": model_version}
 
 
-def start_round(player: Player, round_id: object, study_slug: object = None) -> tuple[Round, bool]:
+def device_class(value: object) -> str | None:
+    """The page's device class if it is one we know, else None (never an error: a missing or
+    odd value must not stop anyone from playing; the analysis treats None as unknown)."""
+    return value if isinstance(value, str) and value in DEVICE_CLASSES else None
+
+
+def start_round(player: Player, round_id: object, study_slug: object = None,
+                device: object = None) -> tuple[Round, bool]:
     """Create the round (or return the player's existing one with this id: idempotent).
 
-    Returns ``(round, created)``.
+    ``device`` is the page's device class (phone | tablet | desktop). Returns ``(round, created)``.
     """
     rid = _valid_round_id(round_id)
     existing = db.session.get(Round, rid)
@@ -99,13 +108,13 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
             raise ServiceError("all rounds of this study are done", status=409)
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
-    stimulus = choose_stimulus(player, set_ids)
+    stimulus = choose_stimulus(player, set_ids, only=study_stimulus_ids(study))
     version = get_guess_service().version
     rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id,
                 study_id=study.id if study else None, category=stimulus.category,
                 status="active", model_version=version,
                 settings=_settings(study, stimulus.width, stimulus.height, version),
-                address_hash=player.address_hash)
+                address_hash=player.address_hash, device_class=device_class(device))
     db.session.add(rnd)
     db.session.commit()
     return rnd, True
@@ -145,8 +154,11 @@ def round_state(rnd: Round) -> dict[str, Any]:
                      "width": stim.width, "height": stim.height,
                      "image_url": f"/api/stimuli/{stim.id}/image.png"},
         "settings": {**{k: settings[k] for k in ("timer_ms", "brush_fraction", "brush_radius_px")},
+                     "recognition_min_prob": settings.get("recognition_min_prob",
+                                                          current_app.config["RECOGNITION_MIN_PROB"]),
                      "max_points_per_round": current_app.config["MAX_POINTS_PER_ROUND"]},
         "n_points": rnd.n_points, "elapsed_ms": elapsed, "remaining_ms": remaining,
+        "duration_ms": rnd.duration_ms,
         "guess": (None if last is None else
                   {"top5": last.top5, "correct": last.correct, "n_points": last.n_points}),
         "points": rnd.points, "total_score": player.total_score, "best_round": player.best_round,
@@ -236,8 +248,9 @@ def parse_points(payload: dict[str, Any], width: int, height: int) -> tuple[int,
     return start, points
 
 
-def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
-    """Append a batch, then (if the round is still on) guess and decide. Idempotent by index."""
+def add_points(player: Player, round_id: str, payload: dict[str, Any], classify: bool = True) -> Round:
+    """Append a batch, then (if the round is still on and ``classify``) guess and decide.
+    Idempotent by index."""
     rnd = load_round(player, round_id, lock=True)
     start, points = parse_points(payload, rnd.stimulus.width, rnd.stimulus.height)
     stored = rnd.n_points
@@ -261,7 +274,7 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
         db.session.add_all(BrushPoint(round_id=rnd.id, idx=stored + i, x=x, y=y, t_ms=t, received_at=now)
                            for i, (x, y, t) in enumerate(new))
         rnd.n_points = stored + len(new)
-        if rnd.status == "active":
+        if rnd.status == "active" and classify:
             _guess(rnd, client_t_ms=new[-1][2])
     db.session.commit()
     return rnd
@@ -289,3 +302,15 @@ def _guess(rnd: Round, client_t_ms: float) -> None:
                          model_version=service.version))
     if correct:
         _finish(rnd, "recognized", elapsed, round_points(elapsed, rnd.settings["timer_ms"]))
+
+
+# --- a skip that travels with the last points -------------------------------------------------
+
+
+def add_points_then_skip(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
+    """A points batch carrying ``"end": "skip"``: the player pressed Skip while these points were
+    still on their way (e.g. during a network drop). They are stored, but not shown to the
+    classifier, and the round ends as skipped: the outcome follows the order of the player's
+    actions, so a skip can never turn into a win when the queued points arrive late."""
+    add_points(player, round_id, payload, classify=False)
+    return end_round(player, round_id, "skip")
