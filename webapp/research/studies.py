@@ -214,7 +214,7 @@ def study_new() -> Any:
             flash(str(exc), "error")
             return _form_page(None, 400)
         flash(f"Study {study.slug!r} created.", "info")
-        return redirect(url_for("research.dashboard", study=study.slug))
+        return redirect(url_for("research.dashboard", study=study.slug, created=1))
     return _form_page(None)
 
 
