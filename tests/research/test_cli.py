@@ -122,3 +122,22 @@ def test_study_pages_create_and_edit(app, research_client):
         assert study.settings["brush_fraction"] == 0.05 and study.settings["steer_unreliable"] is False
     assert b"web-study" in research_client.get("/research/").data
     assert research_client.get("/research/studies/missing/edit").status_code == 404
+
+
+def test_studies_create_with_a_stimulus_subset_and_the_address_rule_off(app):
+    """A lab pilot from the command line: 2 of the set's stimuli, no address flag."""
+    from webapp.extensions import db
+    from webapp.models import Study
+    from tests.research.conftest import make_set
+
+    with app.app_context():
+        make_set()
+    result = app.test_cli_runner().invoke(args=["studies", "create", "lab", "--name", "Lab", "--sets",
+                                                 "test-set", "--stimuli", "2", "--address-burst", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        study = db.session.scalar(db.select(Study).where(Study.slug == "lab"))
+        assert len(study.settings["stimulus_ids"]) == 2 and study.settings["address_burst_per_hour"] == 0
+    too_many = app.test_cli_runner().invoke(args=["studies", "create", "big", "--name", "Big", "--sets",
+                                                  "test-set", "--stimuli", "9"])
+    assert too_many.exit_code != 0 and "fewer than the 9" in too_many.output

@@ -133,6 +133,10 @@ def _study_options(func: Any) -> Any:
         click.option("--target", "target_rounds_per_stimulus", type=int,
                      help="Target rounds per stimulus (coverage goal)."),
         click.option("--classifier", help="Classifier weights folder name."),
+        click.option("--stimuli", "n_stimuli", type=int,
+                     help="How many of the sets' stimuli the study uses (0 = all)."),
+        click.option("--address-burst", "address_burst_per_hour", type=int,
+                     help="address_burst flag: new participants per hour from one address (0 = off)."),
         click.option("--steer-unreliable/--no-steer-unreliable", default=None,
                      help="Serve stimuli with unreliable maps first."),
         click.option("--active/--inactive", default=None),
@@ -144,7 +148,7 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "classifier", "steer_unreliable")
+            "classifier", "steer_unreliable", "n_stimuli", "address_burst_per_hour")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
     base = existing.settings if existing else default_settings()
 
