@@ -72,6 +72,15 @@ def drag_mouse(page, path: list[tuple[float, float]], width: int, height: int, s
     page.mouse.up()
 
 
+def box_in_viewport(page, test_id: str) -> None:
+    """The element is entirely on screen (no scrolling needed to see or reach it)."""
+    box = page.get_by_test_id(test_id).bounding_box()
+    view = page.viewport_size
+    assert box is not None, f"{test_id} is not displayed"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= view["height"], (test_id, box, view)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= view["width"], (test_id, box, view)
+
+
 def stored_round(server, round_id: str) -> dict:
     """The round as stored in the database: status, points and its brush points by index."""
     from webapp.extensions import db

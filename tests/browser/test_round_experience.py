@@ -11,22 +11,14 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.gameplay import (DRAINED, GAME_READY, drag_mouse, ink_path, open_game, scripted,
-                                    server_elapsed_ms, slow_network, stimulus, stored_round)
+from tests.browser.gameplay import (DRAINED, GAME_READY, box_in_viewport, drag_mouse, ink_path,
+                                    open_game, scripted, server_elapsed_ms, slow_network, stimulus,
+                                    stored_round)
 
 NEVER_RECOGNISE = {"RECOGNITION_MIN_PROB": 1.01, "ROUND_TIMER_MS": 120000}
 PHONE = {"viewport": {"width": 390, "height": 664}, "has_touch": True, "is_mobile": True,
          "device_scale_factor": 3}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-
-
-def box_in_viewport(page, test_id: str) -> None:
-    """The element is entirely on screen (no scrolling needed to see or reach it)."""
-    box = page.get_by_test_id(test_id).bounding_box()
-    view = page.viewport_size
-    assert box is not None, f"{test_id} is not displayed"
-    assert box["y"] >= 0 and box["y"] + box["height"] <= view["height"], (test_id, box, view)
-    assert box["x"] >= 0 and box["x"] + box["width"] <= view["width"], (test_id, box, view)
 
 
 def stored_device(server, round_id: str) -> str | None:

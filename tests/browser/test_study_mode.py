@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.gameplay import DRAINED, GAME_READY, drag_mouse, stimulus
+from tests.browser.gameplay import DRAINED, GAME_READY, box_in_viewport, drag_mouse, stimulus
 
 COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc=TESTCODE"
 
@@ -114,6 +114,8 @@ def test_withdraw_while_playing_and_the_link_stores_nothing_before_consent(brows
     page.locator("#start-study").tap()
     page.wait_for_function(GAME_READY)
     assert players_with(server, pid) == 1
+    for part in ("study-withdraw", "study-progress", "category", "timer", "game-canvas", "ai-guess", "skip"):
+        box_in_viewport(page, part)  # the study's extra line still leaves the round on one screen
     st = stimulus(page)
     drag_mouse(page, [(3.0, 3.0), (9.5, 4.25)], st["width"], st["height"])
     page.wait_for_function(DRAINED)
