@@ -304,13 +304,15 @@ export class RoundOutbox {
       new Blob([JSON.stringify(body)], { type: "application/json" }));
     const start = this.rec.acked;
     const batch = this.rec.points.slice(start, start + MAX_SEND);
-    if (batch.length && this.rec.end === "skip" && start + batch.length === this.rec.points.length) {
-      send("/points", { start_index: start, points: batch, end: "skip" });  // one ordered action
-      return;
+    const last = start + batch.length === this.rec.points.length;
+    const skip = this.rec.end === "skip";
+    if (batch.length) {
+      // A pending Skip rides on the last batch (one ordered action, never overtaken); when more
+      // points wait than one batch holds, the skip stays in the outbox for the next load.
+      send("/points", { start_index: start, points: batch, ...(skip && last ? { end: "skip" } : {}) });
     }
-    if (batch.length) send("/points", { start_index: start, points: batch });
-    // Beacons may arrive in any order; an end that overtakes the points is harmless because
+    // Beacons may arrive in any order; a timeout that overtakes the points is harmless because
     // the server still stores late points drawn before the round's end.
-    if (this.rec.end) send("/end", { reason: this.rec.end });
+    if (this.rec.end && !(skip && batch.length)) send("/end", { reason: this.rec.end });
   }
 }

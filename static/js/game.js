@@ -209,7 +209,8 @@ function showNeed(st) {
     const mine = guess.top5.find((g) => g.label === st.stimulus.category);
     const p = mine ? mine.p : 0;
     const isTop = guess.top5[0].label === st.stimulus.category;
-    el.need.replaceChildren(target, ` ${mine ? percent(p) : "<" + percent(guess.top5[4].p)}: `,
+    const least = guess.top5[guess.top5.length - 1].p;  // not in the top 5: below the fifth
+    el.need.replaceChildren(target, ` ${mine ? percent(p) : "<" + percent(least)}: `,
       isTop ? `top guess, but it must be at least ${percent(need)} sure.`
         : `must be the top guess, at least ${percent(need)} sure.`);
   }
@@ -326,11 +327,7 @@ function tick() {
     el.timer.classList.toggle("low", left < 0.25 * total);
     if (left === 0 && !ending) endRound("timeout");
   }
-}
-
-function animate() {
-  tick();
-  requestAnimationFrame(animate);
+  requestAnimationFrame(tick);
 }
 
 /** Skip or timeout: no more brushing; the points go out first, then the end request. */
@@ -493,7 +490,7 @@ async function main() {
     return;
   }
   showPlayer(me);
-  requestAnimationFrame(animate);
+  requestAnimationFrame(tick);
   const saved = RoundOutbox.load();
   if (saved && (await resume(saved))) {
     if (studyMode) showStudyProgress();
