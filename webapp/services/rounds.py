@@ -62,12 +62,14 @@ def min_round_ms(study: Study) -> int:
 
 
 def rounds_played(player: Player, study: Study) -> int:
-    """The participant's study rounds that were genuinely played: ended, with brush points, and
-    lasting at least the study's minimum server time. Rounds skipped straight through do not
-    count, so nobody reaches the completion URL by clicking "skip" N times."""
+    """The participant's study rounds that were genuinely played: ended by play (not
+    abandoned), credited by the anti-cheat, with brush points, and lasting at least the study's
+    minimum server time. Rounds skipped straight through, rounds of forged input and rounds left
+    to expire do not count, so nobody reaches the completion URL without playing."""
     return db.session.scalar(
         select(func.count(Round.id)).where(
-            Round.player_id == player.id, Round.study_id == study.id, Round.status.in_(ENDED),
+            Round.player_id == player.id, Round.study_id == study.id,
+            Round.status.in_(expiry.PLAYED), Round.credited.is_(True),
             Round.n_points >= MIN_POINTS_PER_STUDY_ROUND,
             Round.duration_ms >= min_round_ms(study))) or 0
 
