@@ -24,16 +24,26 @@ import time
 
 import sqlalchemy as sa
 
-from benchmarks.players import Player, play
-from benchmarks.server import GameServer, TempDatabase
+from benchmarks.players import Player, Recorder, play
+from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
+                               crowd_behind_one_address)
 
 RESTART_PAUSE_S = 0.5
 
 
-def _kill_repeatedly(server: GameServer, kills: int, seconds: float, log: list[float]) -> None:
+def _kill_repeatedly(server: GameServer, kills: int, seconds: float, recorder: Recorder,
+                     log: list[float]) -> None:
+    """Kill the server ``kills`` times, spread over ``seconds``; each kill waits until the
+    (re)started server has acknowledged another batch, so every kill lands mid-play."""
+    deadline = time.monotonic() + seconds
     interval = seconds / (kills + 1)
     for _ in range(kills):
+        served = len(recorder.latencies_ms)
         time.sleep(interval)
+        while len(recorder.latencies_ms) == served and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if time.monotonic() >= deadline:
+            return
         server.kill()
         log.append(time.monotonic())
         time.sleep(RESTART_PAUSE_S)
@@ -67,15 +77,16 @@ def audit(url: str, crowd: list[Player]) -> dict[str, int]:
 
 def measure(players: int, seconds: float, kills: int, database: str) -> dict:
     db = TempDatabase(database)
-    server = GameServer(db)
+    server = GameServer(db, env=crowd_behind_one_address(players))
     killed_at: list[float] = []
     try:
         server.setup()
         server.start()
-        killer = threading.Thread(target=_kill_repeatedly, args=(server, kills, seconds, killed_at),
-                                  daemon=True)
+        recorder = Recorder()
+        killer = threading.Thread(target=_kill_repeatedly, daemon=True,
+                                  args=(server, kills, seconds, recorder, killed_at))
         killer.start()
-        recorder, crowd = play(server.base_url, players, seconds)
+        recorder, crowd = play(server.base_url, players, seconds, recorder)
         killer.join()
         result = audit(db.url, crowd)
     finally:
@@ -96,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.players <= 1000 or not 1 <= args.seconds <= 600 or not 0 <= args.kills <= 50:
         parser.error("--players must be 1-1000, --seconds 1-600 and --kills 0-50")
-    baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database)
-    r = measure(args.players, args.seconds, args.kills, args.database)
+    try:
+        baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database)
+        r = measure(args.players, args.seconds, args.kills, args.database)
+    except DatabaseUnavailable as exc:
+        parser.error(str(exc))
     for name, figures in (("baseline (no kill)", baseline), (f"{r['kills']} SIGKILLs", r)):
         print(f"chaos {name}: {figures['players']} players x {figures['seconds']:g} s on "
               f"{figures['database']}, {figures['rounds']} rounds, {figures['acknowledged_points']} "

@@ -1,9 +1,13 @@
 """Simulated players for the load and chaos benchmarks: real rounds over HTTP, paced like the page.
 
 Each player is one thread with its own cookie session. It consents, then plays rounds until the
-deadline: it starts a round with a fresh UUID, "brushes" along the drawing's ink at
-`POINTS_PER_S` (a nearest-neighbour walk, so consecutive points are a stroke, not a scan), and
-sends its points the way ``static/js/api.js`` does: one request in flight, the next one
+deadline: it starts a round with a fresh UUID, "brushes" along the drawing's ink (a
+nearest-neighbour walk, so consecutive points are a stroke, not a scan) at most `POINTS_PER_S`
+points a second and never faster than `HAND_SPEED` canvas lengths per second, so a jump between
+strokes takes the time a hand needs (`hand_times`). Points carry the page clock the server's
+anti-cheat checks (``webapp/services/plausibility.py``: ``t_ms`` counts from the server's round
+start) and are sent only once that much real time has passed, so the simulated players are
+credited like honest ones. It sends its points the way ``static/js/api.js`` does: one request in flight, the next one
 `FLUSH_DELAY_S` after an answer unless `FLUSH_AT_POINTS` already wait, at most `MAX_SEND` per
 request, resent from the server's ``n_points`` after any failure. A round ends when the server
 recognises the drawing, or with a skip when the ink runs out; the player then pauses
@@ -31,6 +35,9 @@ FLUSH_AT_POINTS = 32
 MAX_SEND = 200
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
 POINTS_PER_S = 30.0
+#: brush speed in canvas lengths per second: a tenth of the anti-cheat's default
+#: ``DA_MAX_POINTER_SPEED`` (10), a calm hand
+HAND_SPEED = 1.0
 ROUND_PAUSE_S = 1.0
 REQUEST_TIMEOUT_S = 30.0
 
@@ -91,6 +98,16 @@ def ink_walk(image: np.ndarray) -> np.ndarray:
         order.append(nxt)
         left[nxt] = False
     return pts[order]
+
+
+def hand_times(walk: np.ndarray, canvas_px: float, start_ms: float) -> np.ndarray:
+    """Page times (ms) at which a hand brushing along ``walk`` reaches each point, from
+    ``start_ms``: one point per ``1 / POINTS_PER_S`` s, slower where a step is long."""
+    if len(walk) == 0:
+        return np.zeros(0)
+    steps = np.hypot(*np.diff(walk, axis=0).T) if len(walk) > 1 else np.zeros(0)
+    gaps = np.maximum(1000.0 / POINTS_PER_S, steps / (HAND_SPEED * canvas_px) * 1000.0)
+    return start_ms + np.concatenate([[0.0], np.cumsum(gaps)])
 
 
 class Player:
@@ -178,15 +195,19 @@ class Player:
         state = answer[1]
         with self.recorder.lock:
             self.recorder.rounds += 1
+        # The page's clock: t_ms counts from the server's round start, which was
+        # ``elapsed_ms`` ago when the answer left the server.
+        origin = time.monotonic() - state["elapsed_ms"] / 1000.0
         walk = self.ink(state["stimulus"], deadline)
-        started = time.monotonic()
-        points = [[float(x), float(y), round(20.0 + k * 1000.0 / POINTS_PER_S, 1)]
-                  for k, (x, y) in enumerate(walk)]
+        canvas = float(max(state["stimulus"]["width"], state["stimulus"]["height"]))
+        times = hand_times(walk, canvas, (time.monotonic() - origin) * 1000.0)
+        points = [[float(x), float(y), round(float(t), 1)] for (x, y), t in zip(walk, times)]
         record = RoundRecord(round_id, points)
         self.rounds[round_id] = record
 
         def drawn() -> int:
-            return min(len(points), int((time.monotonic() - started) * POINTS_PER_S) + 1)
+            """Points the hand has reached by now (none is sent before its page time)."""
+            return int(np.searchsorted(times, (time.monotonic() - origin) * 1000.0, side="right"))
 
         while record.status == "active" and time.monotonic() < deadline:
             if record.acked >= len(points):
@@ -228,9 +249,10 @@ class Player:
                 record.status = "given-up"
 
 
-def play(base_url: str, players: int, seconds: float) -> tuple[Recorder, list[Player]]:
+def play(base_url: str, players: int, seconds: float,
+         recorder: Recorder | None = None) -> tuple[Recorder, list[Player]]:
     """``players`` threads playing for ``seconds`` (arrivals spread over the first second)."""
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     crowd = [Player(base_url, recorder) for _ in range(players)]
     deadline = time.monotonic() + seconds
     threads = [threading.Thread(target=p.run, args=(deadline, i / max(players, 1)), daemon=True)

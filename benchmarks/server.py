@@ -4,6 +4,12 @@ The server is started the way ``make play`` starts it (``flask --app wsgi setup`
 with the Makefile's ``GUNICORN_OPTS``), on a free port of 127.0.0.1, in its own process group so
 the chaos benchmark can SIGKILL it whole. Its database is a temporary SQLite file or a fresh
 PostgreSQL database that is dropped afterwards.
+
+The simulated players all connect from 127.0.0.1, so the server sees what a lab, a school or a
+carrier NAT looks like: many distinct players behind one address. `crowd_behind_one_address` sets
+the per-address rate limits (``DA_LIMIT_*_PER_ADDRESS``) to what that many players may do between
+them; the per-player limits and the anti-cheat stay as shipped, so every simulated player is still
+held to what an honest player is held to.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 import requests
 import sqlalchemy as sa
+from limits import parse_many
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("DA_TEST_POSTGRES_URL",
@@ -40,10 +47,34 @@ def gunicorn_options(workers: int | None = None) -> list[str]:
     return options
 
 
+def crowd_behind_one_address(players: int) -> dict[str, str]:
+    """``DA_LIMIT_*_PER_ADDRESS`` for ``players`` distinct players behind one address: each
+    per-address limit becomes the per-player limit (``DA_LIMIT_ROUND_STARTS``,
+    ``DA_LIMIT_BATCHES``, as configured) times ``players``.
+
+    The shipped per-address limits are sized for one household, not for a crowd of simulated
+    players on 127.0.0.1, which would otherwise be refused (429) for sharing an address.
+    """
+    from webapp.config import from_env
+
+    config = from_env("instance")
+    env = {}
+    for per_player, per_address in (("LIMIT_ROUND_STARTS", "LIMIT_ROUND_STARTS_PER_ADDRESS"),
+                                    ("LIMIT_BATCHES", "LIMIT_BATCHES_PER_ADDRESS")):
+        env[f"DA_{per_address}"] = ";".join(
+            f"{item.amount * players} per {item.multiples} {item.GRANULARITY.name}"
+            for item in parse_many(str(config[per_player])))
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server for ``--database postgresql`` cannot be reached."""
 
 
 class TempDatabase:
@@ -59,8 +90,14 @@ class TempDatabase:
             self._name = None
         else:
             self._name = f"da_bench_{uuid.uuid4().hex[:10]}"
-            with self._admin().connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            try:
+                with self._admin().connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+            except sa.exc.OperationalError as exc:
+                self._tmp.cleanup()
+                raise DatabaseUnavailable(
+                    f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} (set DA_TEST_POSTGRES_URL): "
+                    f"{str(exc).splitlines()[0]}") from None
             self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self._name}"
 
     @staticmethod
@@ -82,8 +119,27 @@ class TempDatabase:
         self._tmp.cleanup()
 
 
+def uncredited_rounds(url: str) -> dict[str, int]:
+    """Ended rounds the anti-cheat did not credit, by the rule they broke (``flag_reason``'s code).
+
+    The simulated players brush like honest ones, so every figure should be 0: a non-zero one
+    means the load generator (or the server's clock under load) looks like a cheat.
+    """
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT flag_reason FROM round WHERE NOT credited AND status <> 'active'")).all()
+    engine.dispose()
+    by_rule: dict[str, int] = {}
+    for (reason,) in rows:
+        rule = (reason or "no reason stored").split(":", 1)[0]
+        by_rule[rule] = by_rule.get(rule, 0) + 1
+    return by_rule
+
+
 class GameServer:
-    """gunicorn serving ``wsgi:app`` on a free 127.0.0.1 port against ``database``."""
+    """gunicorn serving ``wsgi:app`` on a free 127.0.0.1 port against ``database``; ``env`` adds
+    settings (the benchmarks pass `crowd_behind_one_address`)."""
 
     def __init__(self, database: TempDatabase, workers: int | None = None,
                  env: dict[str, str] | None = None) -> None:
@@ -134,6 +190,18 @@ class GameServer:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.proc = None
+
+    def cpu_seconds(self, pids: list[int]) -> float:
+        """User + system CPU seconds used so far by the master and the given worker processes.
+
+        On a shared machine latency depends on the other tenants; CPU per request does not,
+        so the load benchmark reports it too.
+        """
+        total = 0
+        for pid in {self.proc.pid, *pids} if self.proc is not None else pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def batcher_stats(self) -> dict[int, tuple[int, int]]:
         """``{pid: (forward passes, images)}`` of the worker processes that answered.

@@ -138,6 +138,8 @@ class Round(db.Model):
     path_px: Mapped[float] = mapped_column(Float, default=0.0, server_default="0", nullable=False)
     #: points refused because they arrived after the round ended (beyond the grace) or were implausible
     dropped_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    #: phone | tablet | desktop, from the page's pointer type and screen size (None: unknown)
+    device_class: Mapped[str | None] = mapped_column(String(16))
 
     player: Mapped[Player] = relationship(back_populates="rounds")
     stimulus: Mapped[Stimulus] = relationship()

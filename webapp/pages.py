@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from werkzeug.wrappers import Response
 
 from .redirects import is_local_path
-from .services.players import current_player, player_summary
+from .services.players import PSEUDONYM_MAX, current_player, player_summary
 
 bp = Blueprint("pages", __name__)
 
@@ -26,6 +26,13 @@ def load_player() -> None:
     if request.endpoint == "pages.favicon":
         return
     g.player = current_player(create=True)
+
+
+@bp.context_processor
+def game_rules() -> dict[str, int]:
+    """The rules the pages explain, from the same settings the server decides with."""
+    return {"min_prob_percent": round(100 * float(current_app.config["RECOGNITION_MIN_PROB"])),
+            "pseudonym_max": PSEUDONYM_MAX}
 
 
 def _safe_next(target: str | None) -> str:

@@ -20,6 +20,9 @@ export class ApiError extends Error {
   }
 }
 
+// When each JSON answer was asked for and received (page epoch ms), for clock alignment.
+const roundTrips = new WeakMap();
+
 /** GET/POST JSON with the session cookie. Network failures throw TypeError (retryable). */
 export async function api(method, url, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
@@ -27,11 +30,48 @@ export async function api(method, url, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  const sent = nowEpoch();
   const res = await fetch(url, init);
   let data = null;
   try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
   if (!res.ok) throw new ApiError(res.status, data);
+  if (data && typeof data === "object") roundTrips.set(data, { sent, received: nowEpoch() });
   return data;
+}
+
+/** {sent, received} of an answer `api()` returned (undefined for other objects). */
+export function roundTripOf(data) {
+  return data && typeof data === "object" ? roundTrips.get(data) : undefined;
+}
+
+/**
+ * The page's estimate of when the server's round clock read 0, in page epoch ms.
+ * An answer saying "elapsed_ms = E" was made somewhere between sending the request and
+ * receiving the answer; assuming the middle is off by at most half the round trip, so the
+ * answer with the shortest round trip gives the best estimate. This keeps the page's timer
+ * within a few ms of the server's even when every request takes hundreds of ms each way.
+ */
+export class RoundClock {
+  constructor() {
+    this.start = null;   // page epoch ms at which the server's round clock read 0
+    this.rtt = Infinity; // round trip of the answer the estimate came from
+  }
+
+  /** Take a round state into account; true when the estimate changed. */
+  observe(state) {
+    const trip = roundTripOf(state);
+    if (!trip || typeof state.elapsed_ms !== "number" || state.status !== "active") return false;
+    const rtt = trip.received - trip.sent;
+    if (rtt >= this.rtt) return false;
+    this.rtt = rtt;
+    this.start = (trip.sent + trip.received) / 2 - state.elapsed_ms;
+    return true;
+  }
+
+  /** Server ms elapsed in the round now, as the page estimates it. */
+  elapsed() {
+    return this.start === null ? 0 : nowEpoch() - this.start;
+  }
 }
 
 /** Wall-clock ms with sub-ms resolution; its differences are monotonic within one page. */
@@ -176,10 +216,20 @@ export class RoundOutbox {
     else if (this.unsent > 0) this.schedule(FLUSH_DELAY_MS);
   }
 
+  /**
+   * One batch of points. When the player pressed Skip while points were still waiting (e.g.
+   * during a network drop), the last batch carries the skip (`"end": "skip"`): the server
+   * stores the points and ends the round as skipped in one step, so the points cannot win the
+   * round on their way in after the player gave it up (docs/API.md).
+   */
   async sendPoints() {
     const start = this.rec.acked;
     const batch = this.rec.points.slice(start, start + MAX_SEND);
-    const state = await api("POST", `${this.url}/points`, { start_index: start, points: batch });
+    const carriesSkip = this.rec.end === "skip" && start + batch.length === this.rec.points.length;
+    const body = { start_index: start, points: batch };
+    if (carriesSkip) body.end = "skip";
+    const state = await api("POST", `${this.url}/points`, body);
+    if (carriesSkip) this.rec.end = null;
     this.acknowledge(state.n_points);
     if (this.rec.acked === start && state.status !== "active") {
       // The round ended and the server kept none of these (drawn after its end): nothing
@@ -253,11 +303,16 @@ export class RoundOutbox {
     const send = (path, body) => navigator.sendBeacon(`${this.url}${path}`,
       new Blob([JSON.stringify(body)], { type: "application/json" }));
     const start = this.rec.acked;
-    if (this.unsent > 0) {
-      send("/points", { start_index: start, points: this.rec.points.slice(start, start + MAX_SEND) });
+    const batch = this.rec.points.slice(start, start + MAX_SEND);
+    const last = start + batch.length === this.rec.points.length;
+    const skip = this.rec.end === "skip";
+    if (batch.length) {
+      // A pending Skip rides on the last batch (one ordered action, never overtaken); when more
+      // points wait than one batch holds, the skip stays in the outbox for the next load.
+      send("/points", { start_index: start, points: batch, ...(skip && last ? { end: "skip" } : {}) });
     }
-    // Beacons may arrive in any order; an end that overtakes the points is harmless because
+    // Beacons may arrive in any order; a timeout that overtakes the points is harmless because
     // the server still stores late points drawn before the round's end.
-    if (this.rec.end) send("/end", { reason: this.rec.end });
+    if (this.rec.end && !(skip && batch.length)) send("/end", { reason: this.rec.end });
   }
 }

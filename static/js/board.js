@@ -84,6 +84,20 @@ export class Board {
     this.resize();
   }
 
+  /** Nothing on screen (between rounds): a blank sheet, a black AI view, no brushing. */
+  clear() {
+    this.setEnabled(false);
+    this.stim = null;
+    this.mask = null;
+    this.hover = null;
+    const ctx = this.canvas.getContext("2d");
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    const ai = this.aiCanvas.getContext("2d");
+    ai.fillStyle = "#000";
+    ai.fillRect(0, 0, this.aiCanvas.width, this.aiCanvas.height);
+  }
+
   /** Add points (the page's own or ones restored after a reload) to the mask. */
   addPoints(points) {
     const { width, height, radius } = this.stim;

@@ -1,7 +1,7 @@
 // The game page: starts or resumes a round, feeds brush points to the outbox, shows the AI's
 // guesses, the timer and the result. The server decides every outcome; this page only shows it.
 
-import { api, ApiError, nowEpoch, RoundOutbox, uuid4 } from "./api.js";
+import { api, ApiError, nowEpoch, RoundClock, RoundOutbox, uuid4 } from "./api.js";
 import { Board } from "./board.js";
 import { maskBits } from "./geometry.js";
 
@@ -12,7 +12,10 @@ const el = {
   timerText: document.querySelector(".timer-text"),
   timer: byTestId("timer"),
   guess: byTestId("ai-guess"),
+  need: byTestId("need"),
   top3: document.getElementById("top3"),
+  stage: document.querySelector(".stage"),
+  loading: byTestId("loading"),
   result: byTestId("round-result"),
   problem: document.getElementById("problem"),
   skip: byTestId("skip"),
@@ -26,14 +29,21 @@ const el = {
   nameForm: document.getElementById("name-form"),
   nameInput: document.getElementById("name-input"),
   nameProblem: document.getElementById("name-problem"),
+  nameCount: document.getElementById("name-count"),
+  nameSave: document.getElementById("name-save"),
   studyProgress: document.getElementById("study-progress"),
+  studyBar: document.getElementById("study-bar"),
+  studyWithdraw: byTestId("study-withdraw"),
+  studyDone: byTestId("study-done"),
+  studyDoneStatus: document.getElementById("study-done-status"),
+  main: document.querySelector("main.game"),
 };
 const study = new URLSearchParams(location.search).get("study") || null;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
 let outbox = null;      // RoundOutbox of the round on screen
 let state = null;       // the latest round state from the server
-let timerStart = 0;     // epoch ms at which the server's round clock read 0
+let clock = new RoundClock();  // the server's round clock, as seen from this page
 let gray = null;        // the stimulus' pixels (uint8, row-major)
 let ending = false;     // an end (skip/timeout) was requested and is on its way
 let studyMode = null;   // {slug, lib, state} while a recruited participant plays a study
@@ -87,6 +97,16 @@ function makeOutbox(rec) {
   return new RoundOutbox(rec, { onState: showState, onProblem: showProblem });
 }
 
+/**
+ * What kind of device the round is played on, stored with the round so the analysis can tell
+ * phone maps from desktop maps: a coarse (touch) pointer with a short screen side under 600 CSS
+ * px is a phone, a larger one a tablet, a fine pointer (mouse, trackpad) a desktop.
+ */
+function deviceClass() {
+  if (!matchMedia("(pointer: coarse)").matches) return "desktop";
+  return Math.min(screen.width, screen.height) < 600 ? "phone" : "tablet";
+}
+
 /** Start a fresh round: the page names it (so a re-sent request cannot create two). */
 async function newRound() {
   resetView();
@@ -95,7 +115,8 @@ async function newRound() {
   outbox = makeOutbox(rec);  // saved before the request: a reload mid-request finds the round
   let st;
   try {
-    st = await persistent(() => api("POST", "/api/rounds", { round_id: rec.roundId, study }));
+    st = await persistent(() => api("POST", "/api/rounds",
+      { round_id: rec.roundId, study, device_class: deviceClass() }));
   } catch (err) {
     RoundOutbox.clear();
     if (err instanceof ApiError && err.status === 403) {
@@ -129,8 +150,11 @@ async function resume(rec) {
 /** Show a round from its server state (new or resumed). */
 async function begin(st) {
   const rec = outbox.rec;
-  // t = 0 is when the server started the round; kept in localStorage so it survives reloads.
-  if (rec.startEpoch === null) rec.startEpoch = nowEpoch() - st.elapsed_ms;
+  clock = new RoundClock();
+  clock.observe(st);
+  // t = 0 is when the server started the round (round-trip corrected); kept in localStorage so
+  // it survives reloads.
+  if (rec.startEpoch === null) rec.startEpoch = clock.start ?? nowEpoch() - st.elapsed_ms;
   rec.stimulus = st.stimulus;
   rec.settings = st.settings;
   outbox.save();
@@ -139,7 +163,7 @@ async function begin(st) {
   board.addPoints(rec.points);
   el.hint.hidden = rec.points.length > 0;
   showCategory(st.stimulus.category);
-  timerStart = nowEpoch() - st.elapsed_ms;  // the timer continues from the server's clock
+  showLoading(false);  // the drawing is on screen: only now does the timer show
   state = null;
   showState(st);
   if (st.status === "active") {
@@ -169,13 +193,37 @@ function showProblem(message) {
   el.problem.hidden = !message;
 }
 
+const percent = (p) => `${Math.round(p * 100)}%`;
+
+/** The recognition rule, where the player looks: top guess AND at least this sure. */
+function showNeed(st) {
+  const need = st.settings.recognition_min_prob;
+  const target = document.createElement("b");
+  target.textContent = st.stimulus.category;
+  const guess = st.guess && st.guess.top5 && st.guess.top5.length ? st.guess : null;
+  if (!guess) {
+    el.need.replaceChildren("Wins when its top guess is ", target, `, at least ${percent(need)} sure.`);
+  } else if (guess.correct) {
+    el.need.replaceChildren("Top guess and sure enough: recognised.");
+  } else {
+    const mine = guess.top5.find((g) => g.label === st.stimulus.category);
+    const p = mine ? mine.p : 0;
+    const isTop = guess.top5[0].label === st.stimulus.category;
+    const least = guess.top5[guess.top5.length - 1].p;  // not in the top 5: below the fifth
+    el.need.replaceChildren(target, ` ${mine ? percent(p) : "<" + percent(least)}: `,
+      isTop ? `top guess, but it must be at least ${percent(need)} sure.`
+        : `must be the top guess, at least ${percent(need)} sure.`);
+  }
+  el.top3.style.setProperty("--need", percent(need));
+}
+
 function showGuess(guess, category) {
   if (!guess || !guess.top5 || !guess.top5.length) return;
   const top = guess.top5[0];
   const label = document.createElement("b");
   label.textContent = top.label;
   el.guess.replaceChildren(guess.correct ? "Got it: " : "I think it's ", label,
-    ` (${Math.round(top.p * 100)}%)`);
+    ` (${percent(top.p)})`);
   el.guess.classList.toggle("correct", Boolean(guess.correct));
   el.top3.replaceChildren(...guess.top5.slice(0, 3).map((g) => {
     const li = document.createElement("li");
@@ -197,14 +245,17 @@ function showState(st) {
   const wasEnded = state !== null && state.status !== "active";
   if (wasEnded && st.status === "active") return;  // an ended round never resumes
   state = st;
+  clock.observe(st);
   showGuess(st.guess, st.stimulus.category);
+  showNeed(st);
   showPlayer({ pseudonym: el.pseudonym.textContent, total_score: st.total_score,
     best_round: st.best_round });
   if (st.status !== "active" && !wasEnded) finish(st);
 }
 
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const OUTCOME = {
-  recognized: (st) => `+${st.points} points! Recognised after ${(st.elapsed_ms / 1000).toFixed(1)} s.`,
+  recognized: (st) => `+${st.points} points! Recognised after ${seconds(st.duration_ms ?? st.elapsed_ms)}.`,
   timeout: () => "Time's up: 0 points. The AI needed to see more.",
   skipped: () => "Skipped: 0 points.",
 };
@@ -216,8 +267,13 @@ function finish(st) {
   ending = false;
   el.result.textContent = OUTCOME[st.status](st);
   el.result.dataset.status = st.status;
+  // The timer stops where the server says the round ended, in step with the outcome's time.
+  const total = st.settings.timer_ms;
+  const left = Math.min(total, Math.max(0, total - (st.duration_ms ?? st.elapsed_ms)));
   el.timer.classList.add("stopped");
-  if (st.status === "recognized") el.timerFill.style.transform = "scaleX(0)";
+  el.timer.classList.remove("low");
+  el.timerFill.style.transform = `scaleX(${left / total})`;
+  el.timerText.textContent = seconds(left);
   api("GET", "/api/me").then((me) => showPlayer(me)).catch(() => {});
   showNext("Next drawing");
 }
@@ -229,14 +285,25 @@ function showNext(label) {
   el.next.focus({ preventScroll: true });
 }
 
+/** Between rounds: nothing of the old round stays on screen, and the timer waits. */
+function showLoading(on) {
+  el.stage.classList.toggle("loading", on);
+  el.loading.hidden = !on;
+  el.timer.classList.toggle("waiting", on);
+}
+
 function resetView() {
   window.__da.ready = false;
   state = null;
   ending = false;
+  board.clear();
+  showLoading(true);
+  el.hint.hidden = true;
   el.result.textContent = "";
   delete el.result.dataset.status;
   el.guess.textContent = "Nothing yet: brush to show it something.";
   el.guess.classList.remove("correct");
+  el.need.textContent = "";
   el.top3.replaceChildren();
   el.category.textContent = "Loading a drawing…";
   el.next.hidden = true;
@@ -245,13 +312,16 @@ function resetView() {
   el.timerFill.style.transform = "scaleX(1)";
   el.timerText.textContent = "–";
   showProblem("");
+  // Every round starts with the prompt, the timer and the whole canvas in view (on a phone
+  // the player scrolled down to reach "Next"; a round played half off-screen skews the map).
+  window.scrollTo({ top: 0, left: 0, behavior: "instant" });
 }
 
 /** The timer bar, and the timeout request when the page's clock runs out. */
 function tick() {
   if (state && state.status === "active") {
     const total = state.settings.timer_ms;
-    const left = Math.max(0, total - (nowEpoch() - timerStart));
+    const left = Math.max(0, total - clock.elapsed());
     el.timerFill.style.transform = `scaleX(${left / total})`;
     el.timerText.textContent = `${(left / 1000).toFixed(1)} s`;
     el.timer.classList.toggle("low", left < 0.25 * total);
@@ -314,6 +384,8 @@ function showStudyProgress() {
   const st = studyMode.state;
   el.studyProgress.textContent = `Round ${Math.min(st.rounds_done + 1, st.rounds_total)} of ${st.rounds_total}`;
   el.studyProgress.hidden = false;
+  el.studyWithdraw.href = st.withdraw_url;  // withdrawing is possible at any moment of play
+  el.studyBar.hidden = false;
 }
 
 /** After a round: when the participant has played them all, have the server confirm every
@@ -322,23 +394,46 @@ async function studyFinished() {
   studyMode.state = await persistent(() => studyMode.lib.loadStudy(studyMode.slug));
   showStudyProgress();
   if (!studyMode.lib.isFinished(studyMode.state)) return false;
-  resetView();
+  // The end of the study is its own page: no drawing, timer or Skip left over from the game.
   board.setEnabled(false);
-  el.category.textContent = "All rounds done. Thank you!";
-  el.result.textContent = "Checking that all your answers are saved…";
+  el.main.classList.add("finished");
+  el.studyDone.hidden = false;
+  el.studyDone.querySelector("h1").focus({ preventScroll: true });
+  window.scrollTo({ top: 0, left: 0, behavior: "instant" });
+  const say = (text) => { el.studyDoneStatus.textContent = text; };
+  say("Checking that all your answers are saved… please keep this page open.");
   const url = await studyMode.lib.completeStudy(studyMode.slug, {
-    onWait: () => { el.result.textContent = "Still saving your answers, please keep this page open…"; },
+    onWait: () => say("Still saving your answers, please keep this page open…"),
   });
-  el.result.textContent = "Everything is saved. ";
   if (url && /^https?:\/\//.test(url)) {
+    say("Everything is saved. To get your completion confirmed, return to the study platform:");
     const a = document.createElement("a");
     a.href = url;
     a.className = "button primary";
+    a.dataset.testid = "completion-link";
     a.textContent = "Return to the study platform";
-    el.result.append(a);
+    el.studyDoneStatus.append(" ", a);
+  } else {
+    say("Everything is saved. You can close this page.");
   }
   return true;
 }
+
+/** Say how long the pseudonym may be, and say it plainly when it is too long: a name is
+ * never cut short behind the player's back. */
+function showNameLength() {
+  const max = Number(el.nameInput.dataset.max);
+  const length = [...el.nameInput.value.trim()].length;
+  const tooLong = length > max;
+  el.nameCount.textContent = tooLong
+    ? `Too long: ${length} characters, at most ${max}. Please shorten it.`
+    : `${length} of at most ${max} characters.`;
+  el.nameCount.classList.toggle("problem", tooLong);
+  el.nameInput.setAttribute("aria-invalid", String(tooLong));
+  el.nameSave.disabled = tooLong || length === 0;
+}
+
+el.nameInput.addEventListener("input", showNameLength);
 
 el.editName.addEventListener("click", () => {
   const open = el.nameForm.hidden;
@@ -346,6 +441,7 @@ el.editName.addEventListener("click", () => {
   el.editName.setAttribute("aria-expanded", String(open));
   if (open) {
     el.nameInput.value = el.pseudonym.textContent;
+    showNameLength();
     el.nameInput.focus();
   }
 });

@@ -20,9 +20,21 @@ function row(cells, className) {
 async function load() {
   try {
     const { entries } = await api("GET", "/api/leaderboard?limit=50");
-    body.replaceChildren(...entries.map((e) => row([
-      [e.rank], [e.pseudonym, "name"], [e.total_score, "num"], [e.best_round, "num"], [e.rounds_played, "num"],
-    ])));
+    body.replaceChildren(...entries.map((e) => {
+      const tr = row([
+        [e.rank, "rank"], [e.pseudonym, "name"], [e.total_score, "num"], [e.best_round, "num"],
+        [e.rounds_played, "num"],
+      ], e.me ? "me" : "");
+      if (e.me) {
+        // The player's own row: marked for the eye and for screen readers alike.
+        tr.setAttribute("aria-current", "true");
+        const you = document.createElement("span");
+        you.className = "you";
+        you.textContent = " (you)";
+        tr.querySelector(".name").append(you);
+      }
+      return tr;
+    }));
     if (!entries.length) body.replaceChildren(row([["Nobody has played yet. Be the first!"]], "muted"));
   } catch (err) {
     body.replaceChildren(row([[`Could not load the leaderboard (${err.message}).`]], "muted"));

@@ -72,6 +72,15 @@ def drag_mouse(page, path: list[tuple[float, float]], width: int, height: int, s
     page.mouse.up()
 
 
+def box_in_viewport(page, test_id: str) -> None:
+    """The element is entirely on screen (no scrolling needed to see or reach it)."""
+    box = page.get_by_test_id(test_id).bounding_box()
+    view = page.viewport_size
+    assert box is not None, f"{test_id} is not displayed"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= view["height"], (test_id, box, view)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= view["width"], (test_id, box, view)
+
+
 def stored_round(server, round_id: str) -> dict:
     """The round as stored in the database: status, points and its brush points by index."""
     from webapp.extensions import db
@@ -94,3 +103,65 @@ def stored_round(server, round_id: str) -> dict:
 
 def png_gray(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.uint8)
+
+
+class Latency:
+    """WSGI middleware that makes the network slow for requests matching ``match(method, path)``:
+    each waits ``before`` s before the app sees it and ``after`` s before its answer leaves, so
+    the server's clock and the page's differ the way they do over a real slow connection."""
+
+    def __init__(self, app, before: float, after: float, match=lambda method, path: path.startswith("/api/")):
+        self.app, self.before, self.after, self.match = app, before, after, match
+
+    def __call__(self, environ, start_response):
+        import time
+
+        if not self.match(environ["REQUEST_METHOD"], environ["PATH_INFO"]):
+            return self.app(environ, start_response)
+        time.sleep(self.before)
+        body = list(self.app(environ, start_response))  # werkzeug sends headers on first write
+        time.sleep(self.after)
+        return body
+
+
+def slow_network(server, before: float, after: float, **kwargs: Any) -> None:
+    """Put `Latency` in front of the live server's app (it stays for the server's life)."""
+    server.app.wsgi_app = Latency(server.app.wsgi_app, before, after, **kwargs)
+
+
+class ScriptedClassifier:
+    """Stands in for the classifier with answers a test chooses: ``answer`` gets probability
+    ``p`` and is the top guess; the rest share what is left. Lets a test make the AI recognise
+    (or almost recognise) any drawing on demand."""
+
+    version = "scripted-1"
+
+    def __init__(self, categories: list[str]) -> None:
+        self.categories = list(categories)
+        self.answer = self.categories[0]
+        self.p = 0.99
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        n, k = len(images), len(self.categories)
+        probs = np.full((n, k), (1.0 - self.p) / (k - 1), dtype=np.float32)
+        probs[:, self.categories.index(self.answer)] = self.p
+        return probs
+
+
+def scripted(server, shipped) -> ScriptedClassifier:
+    """Give a live server (before its first guess) a `ScriptedClassifier`."""
+    fake = ScriptedClassifier(shipped.categories)
+    server.app.extensions["classifier"] = fake
+    server.app.extensions.pop("guess_service", None)
+    return fake
+
+
+def server_elapsed_ms(server, round_id: str) -> float:
+    """The server's round clock now (ms since the round was created)."""
+    from webapp.extensions import db
+    from webapp.models import Round, utcnow
+
+    with server.app.app_context():
+        started = db.session.get(Round, round_id).started_at
+        db.session.remove()
+    return (utcnow() - started).total_seconds() * 1000

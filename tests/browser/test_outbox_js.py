@@ -159,3 +159,45 @@ def test_beacon_carries_unsent_points_as_json(static_page) -> None:
     url, ctype, body = beacons[0]
     assert ctype.startswith("application/json")
     assert body == {"start_index": 1, "points": [[4, 5, 6], [7, 8, 9]]}
+
+
+def test_skip_rides_on_the_last_points_batch(static_page) -> None:
+    """A Skip requested while points wait (here: the first two sends fail, as in a network
+    drop) goes out on the last points batch as `"end": "skip"`: one ordered action, no /end."""
+    server = ScriptedServer(fail_first=2)
+    bodies: list[dict] = []
+
+    def points(route) -> None:
+        bodies.append(json.loads(route.request.post_data))
+        server.points(route)
+
+    static_page.route(POINTS_URL, points)
+    static_page.route(ROUND_URL, server.get)
+    static_page.route(END_URL, server.end)
+    out = static_page.evaluate(DRIVE, {"pushes": 250, "end": "skip"})
+    assert out["drained"] and out["rec"]["end"] is None
+    assert server.stored == expected_points(250) and server.ends == []
+    delivered = [b for b, call in zip(bodies, server.calls) if call[2] == "ok"]
+    assert [b.get("end") for b in delivered][-1] == "skip"
+    assert all("end" not in b for b in delivered[:-1])  # only the batch that empties the outbox
+
+
+def test_beacon_carries_a_pending_skip_with_the_points(static_page) -> None:
+    beacons: list[tuple[str, dict]] = []
+
+    def capture(route) -> None:
+        beacons.append((route.request.url, json.loads(route.request.post_data)))
+        route.fulfill(status=200, content_type="application/json", body=state(0))
+
+    static_page.route(POINTS_URL, capture)
+    static_page.route(END_URL, capture)
+    static_page.evaluate(f"""async () => {{
+        const {{ RoundOutbox }} = await import('{STATIC_ORIGIN}/static/js/api.js');
+        const ob = new RoundOutbox({{roundId: '{ROUND}', points: [[1, 2, 3], [4, 5, 6]],
+                                     acked: 0, refused: 0, end: 'skip'}});
+        ob.beacon();
+    }}""")
+    static_page.wait_for_timeout(500)
+    assert len(beacons) == 1
+    assert beacons[0][0].endswith("/points")
+    assert beacons[0][1] == {"start_index": 0, "points": [[1, 2, 3], [4, 5, 6]], "end": "skip"}

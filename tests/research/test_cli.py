@@ -148,3 +148,20 @@ def test_settings_nothing_reads_are_gone_from_cli_page_and_stored_studies(app, r
     with app.app_context():
         settings = db.session.scalar(select(Study).where(Study.slug == "old")).settings
         assert "classifier" not in settings and "steer_unreliable" not in settings
+def test_studies_create_with_a_stimulus_subset_and_the_address_rule_off(app):
+    """A lab pilot from the command line: 2 of the set's stimuli, no address flag."""
+    from webapp.extensions import db
+    from webapp.models import Study
+    from tests.research.conftest import make_set
+
+    with app.app_context():
+        make_set()
+    result = app.test_cli_runner().invoke(args=["studies", "create", "lab", "--name", "Lab", "--sets",
+                                                 "test-set", "--stimuli", "2", "--address-burst", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        study = db.session.scalar(db.select(Study).where(Study.slug == "lab"))
+        assert len(study.settings["stimulus_ids"]) == 2 and study.settings["address_burst_per_hour"] == 0
+    too_many = app.test_cli_runner().invoke(args=["studies", "create", "big", "--name", "Big", "--sets",
+                                                  "test-set", "--stimuli", "9"])
+    assert too_many.exit_code != 0 and "fewer than the 9" in too_many.output

@@ -23,7 +23,7 @@ def test_clicks_csv_has_every_point_with_its_coordinates(app, research_client, s
     rows = _csv(research_client.get("/research/export/clicks.csv"))
     assert len(rows) == seeded.n_points
     assert list(rows[0]) == ["study", "participant", "round", "stimulus", "category", "point_index",
-                             "x", "y", "t_ms"]
+                             "x", "y", "t_ms", "device_class"]
     with app.app_context():
         stored = {(r, i): (x, y, t, key, cat) for r, i, x, y, t, key, cat in db.session.execute(
             select(BrushPoint.round_id, BrushPoint.idx, BrushPoint.x, BrushPoint.y, BrushPoint.t_ms,
@@ -227,3 +227,21 @@ def test_the_analysis_reads_the_exported_clicks_file(research_client, seeded, tm
         np.testing.assert_allclose(value, maps[f"test-set/{key}"], rtol=1e-6, atol=1e-9)
     table, summary = reliability_table(clicks, 28, 28, min_rounds=2)
     assert summary["n_stimuli"] == len(table) > 0 and summary["grouped_by"] == "participant"
+
+
+def test_device_class_is_in_clicks_rounds_and_the_codebook(app, research_client, seeded):
+    """Phone rounds can be told from desktop rounds in every export (empty = unknown)."""
+    from webapp.extensions import db
+    from webapp.models import Round
+    from webapp.research.codebook import as_csv
+
+    phone_round = seeded.round_ids[0]
+    with app.app_context():
+        db.session.get(Round, phone_round).device_class = "phone"
+        db.session.commit()
+    rounds = _csv(research_client.get("/research/export/rounds.csv"))
+    assert {r["round"]: r["device_class"] for r in rounds}[phone_round] == "phone"
+    assert {r["device_class"] for r in rounds if r["round"] != phone_round} == {""}
+    clicks = _csv(research_client.get("/research/export/clicks.csv"))
+    assert {r["device_class"] for r in clicks if r["round"] == phone_round} == {"phone"}
+    assert "clicks.csv,device_class,str" in as_csv() and "rounds.csv,device_class,str" in as_csv()

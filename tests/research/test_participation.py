@@ -138,6 +138,7 @@ def test_complete_endpoint_is_csrf_exempt_but_consent_form_is_not(tmp_path):
     client.get(LINK)
     assert client.post("/study/pilot/consent", data={"agree": "yes"}).status_code == 400
     # No participant exists before a consent form with its token arrived.
+    assert _participant(app) is None  # a refused consent form stores nobody
     assert client.post("/study/pilot/complete", json={"rounds": {}}).status_code == 403
     page = client.get(LINK).get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -196,3 +196,49 @@ def test_a_crafted_study_link_does_not_replace_a_public_players_identity(study_a
     batch = player.post(f"/api/rounds/{rid}/points", json={"start_index": 0, "points": [[1, 1, 5]]})
     assert batch.status_code == 200
     assert player.get("/api/me").json["pseudonym"] == me["pseudonym"]
+
+
+def test_rounds_the_game_did_not_credit_or_that_were_abandoned_do_not_count(study_app):
+    """A study round counts toward completion only if the game credited it: a round whose input
+    failed the anti-cheat (here: 5 s of drawing claimed 300 ms after the start) and a round left
+    by its page (ended by the server as abandoned) earn no progress, even with enough points and
+    time. Runs on the server clock the test moves, under the shipped anti-cheat tolerances."""
+    from tests.conftest import shipped_settings
+    from tests.game.anticheat_helpers import FakeClock
+
+    clock = FakeClock()
+    study_app.config.update(CLOCK=clock.now, **shipped_settings("CLOCK_TOLERANCE_MS", "MAX_POINTER_SPEED"))
+    client = study_app.test_client()
+    _join(client, "clocked-participant-0001")
+
+    def start() -> str:
+        rid = str(uuid.uuid4())
+        assert client.post("/api/rounds", json={"round_id": rid, "study": "pilot"}).status_code == 201
+        return rid
+
+    def brush(rid: str, spacing_ms: float) -> dict:
+        points = [[4.0 + i, 5.0, 10.0 + spacing_ms * i] for i in range(6)]
+        answer = client.post(f"/api/rounds/{rid}/points", json={"start_index": 0, "points": points})
+        assert answer.status_code == 200, answer.json
+        return answer.json
+
+    forged = start()
+    clock.advance(300)
+    assert brush(forged, spacing_ms=1000)["credited"] is False
+    clock.advance(MIN_ROUND_MS)
+    assert client.post(f"/api/rounds/{forged}/end", json={"reason": "skip"}).json["status"] == "skipped"
+    left = start()
+    clock.advance(300)
+    assert brush(left, spacing_ms=16)["credited"] is True
+    clock.advance(study_app.config["ROUND_TIMER_MS"] + study_app.config["TIMEOUT_GRACE_MS"]
+                  + study_app.config["ABANDON_AFTER_MS"] + 1000)
+    honest = start()  # starting a round sweeps the abandoned one
+    assert client.get(f"/api/rounds/{left}").json["status"] == "abandoned"
+    assert client.get("/study/pilot/state").json["rounds_done"] == 0
+    clock.advance(300)
+    assert brush(honest, spacing_ms=16)["credited"] is True
+    clock.advance(MIN_ROUND_MS)
+    assert client.post(f"/api/rounds/{honest}/end", json={"reason": "skip"}).json["status"] == "skipped"
+    assert client.get("/study/pilot/state").json["rounds_done"] == 1
+    refused = client.post("/study/pilot/complete", json={"rounds": {forged: 6, left: 6, honest: 6}})
+    assert refused.status_code == 409 and refused.json["rounds_needed"] == 1

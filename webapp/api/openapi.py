@@ -49,14 +49,19 @@ SPEC: dict[str, Any] = {
                     "responses": {"200": {"description": "Leaderboard", "content": {"application/json": {"schema": {
                         "type": "object", "properties": {"entries": {"type": "array", "items": {"type": "object", "properties": {
                             "rank": {"type": "integer"}, "pseudonym": {"type": "string"}, "total_score": {"type": "integer"},
-                            "best_round": {"type": "integer"}, "rounds_played": {"type": "integer"}}}}}}}}},
+                            "best_round": {"type": "integer"}, "rounds_played": {"type": "integer"},
+                            "me": {"type": "boolean", "description": "the caller's own row"}}}}}}}}},
                                   **_errors(400)}},
         },
         "/api/rounds": {
             "post": {"summary": "Start a round (idempotent for the same round_id)",
                      "requestBody": _body({"type": "object", "required": ["round_id"],
                                            "properties": {"round_id": {"type": "string", "format": "uuid"},
-                                                          "study": {"type": "string", "nullable": True}}}),
+                                                          "study": {"type": "string", "nullable": True},
+                                                          "device_class": {
+                                                              "type": "string", "nullable": True,
+                                                              "description": "phone | tablet | desktop; "
+                                                                             "any other value is stored as null"}}}),
                      "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409, 413, 429)}},
         },
         "/api/rounds/{round_id}": {
@@ -110,8 +115,9 @@ SPEC: dict[str, Any] = {
                 "width": {"type": "integer"}, "height": {"type": "integer"}, "image_url": {"type": "string"}}},
             "settings": {"type": "object", "properties": {
                 "timer_ms": {"type": "integer"}, "brush_fraction": {"type": "number"}, "brush_radius_px": {"type": "number"},
-                "max_points_per_round": {"type": "integer"}}},
+                "recognition_min_prob": {"type": "number"}, "max_points_per_round": {"type": "integer"}}},
             "n_points": {"type": "integer"}, "elapsed_ms": {"type": "integer"}, "remaining_ms": {"type": "integer"},
+            "duration_ms": {"type": "integer", "nullable": True},
             "guess": {"allOf": [{"$ref": "#/components/schemas/Guess"}], "nullable": True},
             "points": {"type": "integer"}, "credited": {"type": "boolean"},
             "total_score": {"type": "integer"}, "best_round": {"type": "integer"},

@@ -45,7 +45,9 @@ def leaderboard():
     players = db.session.scalars(
         select(Player).where(Player.rounds_played > 0)
         .order_by(Player.total_score.desc(), Player.best_round.desc(), Player.id).limit(limit))
+    me = current_player(create=False)
     entries = [{"rank": i + 1, "pseudonym": p.pseudonym, "total_score": p.total_score,
-                "best_round": p.best_round, "rounds_played": p.rounds_played}
+                "best_round": p.best_round, "rounds_played": p.rounds_played,
+                "me": me is not None and p.id == me.id}
                for i, p in enumerate(players)]
     return jsonify({"entries": entries})

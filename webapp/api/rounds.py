@@ -24,7 +24,8 @@ def _me():
 @limits.round_starts_per_address
 def start_round():
     body = json_body()
-    rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"))
+    rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"),
+                                       body.get("device_class"))
     return jsonify(service.round_state(rnd)), 201 if created else 200
 
 

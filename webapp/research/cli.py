@@ -134,6 +134,10 @@ def _study_options(func: Any) -> Any:
                      help="Target rounds per stimulus (coverage goal)."),
         click.option("--min-round-ms", type=int,
                      help="Least server time a round must last to count toward completion."),
+        click.option("--stimuli", "n_stimuli", type=int,
+                     help="How many of the sets' stimuli the study uses (0 = all)."),
+        click.option("--address-burst", "address_burst_per_hour", type=int,
+                     help="address_burst flag: new participants per hour from one address (0 = off)."),
         click.option("--active/--inactive", default=None),
     ]
     for option in reversed(options):
@@ -143,7 +147,7 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "min_round_ms")
+            "min_round_ms", "n_stimuli", "address_burst_per_hour")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
     base = existing.settings if existing else default_settings()
 

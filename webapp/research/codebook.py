@@ -23,6 +23,9 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("y", "float", "brush point y in the stimulus' pixel frame (0 = top edge, height = bottom)"),
         ("t_ms", "float", "ms since the round started on the page clock (performance.now); 0 for "
                           "imported data without times"),
+        ("device_class", "str", "phone | tablet | desktop as the game page reported it (a coarse "
+                                "pointer with a short screen side under 600 px is a phone, 600 px "
+                                "or more a tablet, a fine pointer a desktop); empty if unknown"),
         ("external_id", "str", "recruitment platform id (PROLIFIC_PID); only in exports made "
                                "with include_external_ids"),
     ],
@@ -51,6 +54,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
                                "and its figures; empty when plausible"),
         ("dropped_points", "int", "points the server refused because they arrived after the round's "
                                   "end + grace or were implausible (not in clicks.csv)"),
+        ("device_class", "str", "phone | tablet | desktop (as in clicks.csv); empty if unknown"),
         ("external_id", "str", "recruitment platform id (PROLIFIC_PID); only in exports made "
                                "with include_external_ids"),
     ],

@@ -21,7 +21,9 @@ from . import bp
 from .auth import researcher_required
 from .codes import participant_code
 from .filters import Scope, scope_from_args
+from ..services.sampling import study_stimulus_ids
 from .quality import flags_for
+from .studies import projection
 
 PAGE_SIZE = 50
 STIMULI_PAGE_SIZE = 24
@@ -73,11 +75,14 @@ def _target(scope: Scope) -> int:
 
 
 def _stimuli_in_scope(scope: Scope) -> Select[Any]:
-    """Stimuli of the study's sets (all stimuli for all data)."""
+    """Stimuli the study uses: its chosen ones, else all of its sets' (all stimuli for all data)."""
     query = select(Stimulus.id)
     if scope.study is not None:
         query = query.join(study_stimulus_sets, study_stimulus_sets.c.set_id == Stimulus.set_id).where(
             study_stimulus_sets.c.study_id == scope.study.id)
+        chosen = study_stimulus_ids(scope.study)
+        if chosen:
+            query = query.where(Stimulus.id.in_(chosen))
     return query
 
 
@@ -118,25 +123,59 @@ def _played_rounds(scope: Scope) -> Any:
     return select(Round).where(*scope.round_conditions(), Round.status != "abandoned").subquery()
 
 
-def coverage(scope: Scope, size: int) -> tuple[Page, list[dict[str, Any]]]:
-    """Stimuli with their round counts in scope, least played first (they need plays)."""
+#: how the coverage lists may be ordered (the stimuli page also sorts by reliability)
+ORDERS = {"rounds_desc": "most rounds first", "rounds_asc": "fewest rounds first", "key": "by name"}
+
+
+def coverage(scope: Scope, size: int, order: str = "rounds_desc", min_rounds: int = 0,
+             only_ids: Sequence[int] | None = None) -> tuple[Page, list[dict[str, Any]]]:
+    """Stimuli with their round counts in scope (at least ``min_rounds``), in ``order``; when
+    ``only_ids`` is given, those stimuli in that order (the caller sorted them)."""
     rounds = _played_rounds(scope)
     counts = (select(rounds.c.stimulus_id, func.count().label("n"),
                      func.sum(case((rounds.c.status == "recognized", 1), else_=0)).label("hits"))
               .group_by(rounds.c.stimulus_id).subquery())
     stimuli = _stimuli_in_scope(scope).subquery()
-    total = db.session.scalar(select(func.count()).select_from(stimuli)) or 0
-    page = _page(total, size)
     n = func.coalesce(counts.c.n, 0)
-    rows = db.session.execute(
-        select(Stimulus.id, Stimulus.key, Stimulus.category, StimulusSet.name, n,
-               func.coalesce(counts.c.hits, 0))
-        .join(stimuli, stimuli.c.id == Stimulus.id)
-        .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
-        .outerjoin(counts, counts.c.stimulus_id == Stimulus.id)
-        .order_by(n, Stimulus.key, Stimulus.id).limit(page.size).offset(page.offset))
+    listed = (select(Stimulus.id, Stimulus.key, Stimulus.category, StimulusSet.name, n,
+                     func.coalesce(counts.c.hits, 0))
+              .join(stimuli, stimuli.c.id == Stimulus.id)
+              .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
+              .outerjoin(counts, counts.c.stimulus_id == Stimulus.id)
+              .where(n >= min_rounds))
+    if only_ids is not None:
+        total = len(only_ids)
+        page = _page(total, size)
+        ids = list(only_ids)[page.offset:page.offset + page.size]
+        found = {row[0]: row for row in db.session.execute(listed.where(Stimulus.id.in_(ids)))}
+        rows = [found[sid] for sid in ids if sid in found]
+    else:
+        total = db.session.scalar(select(func.count()).select_from(listed.subquery())) or 0
+        page = _page(total, size)
+        keys = {"rounds_asc": (n, Stimulus.key), "key": (Stimulus.key,)}.get(order, (n.desc(), Stimulus.key))
+        rows = db.session.execute(listed.order_by(*keys, Stimulus.id).limit(page.size).offset(page.offset))
     return page, [{"id": sid, "key": key, "category": cat, "set": set_name, "rounds": count,
                    "recognized": hits} for sid, key, cat, set_name, count, hits in rows]
+
+
+def stimulus_ids_by_reliability(scope: Scope, min_rounds: int, descending: bool) -> list[int]:
+    """Every stimulus in scope (with at least ``min_rounds``) ordered by split-half reliability;
+    those without a value (too few rounds) last. Reliability is computed for each stimulus with
+    at least two rounds, so this costs one map per such stimulus: fine for a study's few hundred
+    stimuli, which is what this page lists."""
+    from .maps_export import reliability_for
+
+    rounds = _played_rounds(scope)
+    counts = select(rounds.c.stimulus_id, func.count().label("n")).group_by(rounds.c.stimulus_id).subquery()
+    n = func.coalesce(counts.c.n, 0)
+    stimuli = _stimuli_in_scope(scope).subquery()
+    rows = db.session.execute(select(stimuli.c.id, n).outerjoin(counts, counts.c.stimulus_id == stimuli.c.id)
+                              .where(n >= min_rounds)).all()
+    values = reliability_for(Scope(scope.study, scope.start, scope.end),
+                             [sid for sid, count in rows if count >= 2])
+    sign = -1 if descending else 1
+    return sorted((sid for sid, _ in rows),
+                  key=lambda sid: (values.get(sid) is None, sign * (values.get(sid) or 0.0), sid))
 
 
 def coverage_totals(scope: Scope) -> dict[str, int]:
@@ -150,21 +189,33 @@ def coverage_totals(scope: Scope) -> dict[str, int]:
         select(func.coalesce(func.sum(case((n >= target, 1), else_=0)), 0),
                func.coalesce(func.sum(case((n < target, literal(target) - n), else_=0)), 0))
         .select_from(stimuli).outerjoin(counts, counts.c.stimulus_id == stimuli.c.id)).one()
-    return {"at_target": int(done), "rounds_missing": int(missing), "target": target}
+    result = {"at_target": int(done), "rounds_missing": int(missing), "target": target}
+    if scope.study is not None:
+        n_used = db.session.scalar(select(func.count()).select_from(stimuli)) or 0
+        result["projection"] = projection(scope.study.settings, n_used)
+        result["met"] = n_used > 0 and int(done) == n_used
+        per_person = int(scope.study.settings.get("rounds_per_participant") or 0)
+        result["participants_missing"] = math.ceil(int(missing) / per_person) if per_person else 0
+    return result
 
 
 def _studies() -> Sequence[Study]:
     return db.session.scalars(select(Study).order_by(Study.slug)).all()
 
 
+STIMULI_ORDERS = {**ORDERS, "reliability_desc": "most reliable first",
+                  "reliability_asc": "least reliable first"}
+
+
 @bp.get("/dashboard")
 @researcher_required
 def dashboard() -> Any:
     scope = _scope()
-    page, stimuli = coverage(scope, PAGE_SIZE)
+    page, stimuli = coverage(scope, PAGE_SIZE, order="rounds_asc")
     return render_template("research/dashboard.html", scope=scope, studies=_studies(),
                            summary=summary(scope), categories=categories(scope),
-                           coverage=stimuli, page=page, totals=coverage_totals(scope))
+                           coverage=stimuli, page=page, totals=coverage_totals(scope),
+                           created=request.args.get("created") == "1")
 
 
 def participant_rows(scope: Scope, flagged_only: bool, search: str) -> tuple[Page, list[dict[str, Any]]]:
@@ -217,12 +268,22 @@ def stimuli() -> Any:
     from .maps_export import reliability_for
 
     scope = _scope()
-    page, rows = coverage(scope, STIMULI_PAGE_SIZE)
+    order = request.args.get("sort", "rounds_desc")
+    if order not in STIMULI_ORDERS:
+        order = "rounds_desc"
+    try:
+        min_rounds = max(0, int(request.args.get("min_rounds") or 0))
+    except ValueError:
+        min_rounds = 0
+    ordered = (stimulus_ids_by_reliability(scope, min_rounds, order == "reliability_desc")
+               if order.startswith("reliability") else None)
+    page, rows = coverage(scope, STIMULI_PAGE_SIZE, order, min_rounds, ordered)
     reliability = reliability_for(Scope(scope.study, scope.start, scope.end), [r["id"] for r in rows])
     for row in rows:
         row["reliability"] = reliability.get(row["id"])
     return render_template("research/stimuli.html", scope=scope, studies=_studies(), rows=rows,
-                           page=page, target=_target(scope))
+                           page=page, target=_target(scope), orders=STIMULI_ORDERS, order=order,
+                           min_rounds=min_rounds)
 
 
 @bp.get("/stimuli/<int:stimulus_id>/map.png")

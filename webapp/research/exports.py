@@ -82,13 +82,14 @@ def _external(options: ExportOptions, external_id: str | None) -> list[str]:
 def clicks_csv(options: ExportOptions, counter: Counter | None = None) -> Iterator[bytes]:
     """One row per brush point, in round order then point order."""
     counter = counter or Counter()
-    query = (_base(options, BrushPoint.idx, BrushPoint.x, BrushPoint.y, BrushPoint.t_ms)
+    query = (_base(options, BrushPoint.idx, BrushPoint.x, BrushPoint.y, BrushPoint.t_ms,
+                   Round.device_class)
              .join(BrushPoint, BrushPoint.round_id == Round.id)
              .order_by(Round.started_at, Round.id, BrushPoint.idx))
     # repr() writes the shortest text that parses back to the identical float.
     rows = ([slug or "", participant_code(pub), rid, key, cat, idx, repr(x), repr(y), repr(t),
-             *_external(options, ext)]
-            for slug, pub, ext, rid, key, cat, idx, x, y, t in _stream(query))
+             device or "", *_external(options, ext)]
+            for slug, pub, ext, rid, key, cat, idx, x, y, t, device in _stream(query))
     return _csv_chunks(header("clicks.csv", options.external_ids), rows, counter)
 
 
@@ -98,15 +99,16 @@ def rounds_csv(options: ExportOptions, counter: Counter | None = None) -> Iterat
     query = (_base(options, StimulusSet.name, Round.status, Round.points, Round.n_points,
                    Round.duration_ms, Round.started_at, Round.ended_at, Round.model_version,
                    Round.settings, Player.excluded, Round.credited, Round.flag_reason,
-                   Round.dropped_points)
+                   Round.dropped_points, Round.device_class)
              .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
              .order_by(Round.started_at, Round.id))
     rows = ([slug or "", participant_code(pub), rid, key, set_name, cat, status, score, n_points,
              "" if duration is None else duration, _iso(started), _iso(ended), model,
              json.dumps(settings, sort_keys=True), int(excluded), int(credited), flag or "", dropped,
-             *_external(options, ext)]
+             device or "", *_external(options, ext)]
             for (slug, pub, ext, rid, key, cat, set_name, status, score, n_points, duration,
-                 started, ended, model, settings, excluded, credited, flag, dropped) in _stream(query))
+                 started, ended, model, settings, excluded, credited, flag, dropped, device)
+            in _stream(query))
     return _csv_chunks(header("rounds.csv", options.external_ids), rows, counter)
 
 

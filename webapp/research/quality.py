@@ -10,7 +10,8 @@ cannot plausibly do:
 * ``repeated_path`` - two rounds with the very same point path (same count and coordinate sums
   to 1/1000 px), which a hand never reproduces: replayed input.
 * ``address_burst`` - many new participants, or more rounds than a person can play, from one
-  (salted, hashed) address within one hour.
+  (salted, hashed) address within one hour. Each study sets the threshold
+  (``address_burst_per_hour``, default 5; 0 turns the rule off for labs and classrooms).
 
 Two rules use the server's clock only, so a client that forges its ``t_ms`` cannot hide from them:
 
@@ -27,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select
 
 from ..extensions import db
-from ..models import BrushPoint, Player, Round
+from ..models import BrushPoint, Player, Round, Study
 from .filters import Scope
 
 IMPORTED = "imported"
@@ -41,7 +42,8 @@ FEW_POINTS_MIN_ROUNDS = 3
 FEW_POINTS_FRACTION = 0.5
 REPEAT_MIN_POINTS = 5
 BURST_PLAYERS_PER_HOUR = 5
-BURST_ROUNDS_PER_HOUR = 600
+#: rounds one person can play in an hour; the rounds rule scales with the participants rule
+BURST_ROUNDS_PER_PERSON_HOUR = 120
 
 
 @dataclass(frozen=True)
@@ -125,26 +127,62 @@ def _few_points(rounds: Any) -> Select[Any]:
             .having(and_(total >= FEW_POINTS_MIN_ROUNDS, few >= total * FEW_POINTS_FRACTION)))
 
 
+def burst_threshold(study: Study | None) -> int:
+    """New participants per hour from one address that count as a burst (0 = rule off). A study
+    run in a lab or classroom, where everyone shares one address, sets it (or turns it off)."""
+    if study is None:
+        return BURST_PLAYERS_PER_HOUR
+    return int((study.settings or {}).get("address_burst_per_hour", BURST_PLAYERS_PER_HOUR) or 0)
+
+
 def _bursts(scope: Scope, player_ids: Iterable[int] | None) -> dict[int, Flag]:
-    """Participants whose address had a burst of new participants or rounds in some hour."""
+    """Participants whose address had a burst of new participants or rounds in some hour, each
+    judged by the threshold of their own study (players outside studies: the default)."""
+    studies = [scope.study] if scope.study is not None else list(db.session.scalars(select(Study)))
+    groups: dict[int, list[int | None]] = {}
+    for study in studies:
+        groups.setdefault(burst_threshold(study), []).append(study.id)
+    if scope.study is None:
+        groups.setdefault(BURST_PLAYERS_PER_HOUR, []).append(None)
+    found: dict[int, Flag] = {}
+    for threshold, study_ids in groups.items():
+        if threshold > 0:
+            found.update(_bursts_at(scope, player_ids, threshold, study_ids))
+    return found
+
+
+def _bursts_at(scope: Scope, player_ids: Iterable[int] | None, threshold: int,
+               study_ids: list[int | None]) -> dict[int, Flag]:
     hour_p = _hour(Player.created_at)
-    busy_players = (select(Player.address_hash, hour_p.label("hour"))
+    busy_players = (select(Player.address_hash, hour_p.label("hour"), literal("participants").label("kind"),
+                           func.count().label("n"))
                     .where(Player.address_hash.is_not(None))
                     .group_by(Player.address_hash, hour_p)
-                    .having(func.count() >= BURST_PLAYERS_PER_HOUR))
+                    .having(func.count() >= threshold))
     hour_r = _hour(Round.started_at)
-    busy_rounds = (select(Round.address_hash, hour_r.label("hour"))
+    rounds_limit = threshold * BURST_ROUNDS_PER_PERSON_HOUR
+    busy_rounds = (select(Round.address_hash, hour_r.label("hour"), literal("rounds").label("kind"),
+                          func.count().label("n"))
                    .where(Round.address_hash.is_not(None), *scope.round_conditions())
                    .group_by(Round.address_hash, hour_r)
-                   .having(func.count() >= BURST_ROUNDS_PER_HOUR))
-    busy = busy_players.union(busy_rounds).subquery()
-    members = select(Player.id).where(Player.address_hash.in_(select(busy.c.address_hash)))
+                   .having(func.count() >= rounds_limit))
+    busy: dict[str, str] = {}
+    for address, hour, kind, n in db.session.execute(busy_players.union_all(busy_rounds)):
+        limit = threshold if kind == "participants" else rounds_limit
+        busy.setdefault(address, f"{n} {'new participants' if kind == 'participants' else 'rounds'} "
+                                 f"from one address in the hour {str(hour)[:13]} (threshold {limit}; "
+                                 "a lab study can raise it or turn the rule off in its settings)")
+    members = select(Player.id, Player.address_hash).where(Player.address_hash.in_(list(busy)))
     if player_ids is not None:
         members = members.where(Player.id.in_(list(player_ids)))
     if scope.study is not None:
         members = members.where(Player.id.in_(select(Round.player_id).where(*scope.round_conditions())))
-    return {pid: Flag("address_burst", "many participants or rounds from one address in an hour")
-            for pid in db.session.scalars(members)}
+    else:  # all data: each participant under their own study's threshold
+        in_study = [Player.study_id.in_([i for i in study_ids if i is not None])]
+        if None in study_ids:
+            in_study.append(Player.study_id.is_(None))
+        members = members.where(or_(*in_study))
+    return {pid: Flag("address_burst", busy[address]) for pid, address in db.session.execute(members)}
 
 
 def flags_for(scope: Scope, player_ids: Iterable[int] | None = None) -> dict[int, list[Flag]]:

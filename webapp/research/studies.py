@@ -3,11 +3,16 @@
 The research page and the CLI both go through `study_from_form`/`save_study`, so a study made
 either way is validated the same. Settings live in `Study.settings` (JSON) with the keys the game
 API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-min_round_ms (the least server time a round must last to count toward completion).
+min_round_ms (the least server time a round must last to count toward completion), n_stimuli (0 =
+every stimulus of the sets; else the study uses that many, chosen once and kept in
+``stimulus_ids``) and address_burst_per_hour (the `address_burst` quality flag's threshold; 0 turns
+the rule off, for lab and classroom studies where everyone shares one address).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -15,10 +20,10 @@ from urllib.parse import urlparse
 
 from flask import (current_app, flash, has_request_context, redirect, render_template, request,
                    url_for)
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import StimulusSet, Study
+from ..models import Stimulus, StimulusSet, Study
 from ..services.rounds import DEFAULT_MIN_ROUND_MS
 from . import bp
 from .auth import current_researcher, researcher_required
@@ -46,7 +51,7 @@ def default_settings() -> dict[str, Any]:
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
             "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
-            "min_round_ms": DEFAULT_MIN_ROUND_MS}
+            "min_round_ms": DEFAULT_MIN_ROUND_MS, "n_stimuli": 0, "address_burst_per_hour": 5}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -69,7 +74,8 @@ def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str,
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
               "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
-              "min_round_ms": (int, 0, 600000)}
+              "min_round_ms": (int, 0, 600000), "n_stimuli": (int, 0, 1000000),
+              "address_burst_per_hour": (int, 0, 100000)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
             settings[key] = _number(raw[key], key, kind, low, high)
@@ -102,9 +108,46 @@ def validate(data: StudyInput, existing: Study | None) -> list[StimulusSet]:
     return list(sets)
 
 
+def choose_study_stimuli(slug: str, sets: list[StimulusSet], n: int) -> list[int] | None:
+    """The ``n`` stimuli a study uses (None = all of its sets'): spread over the categories in
+    turn, each category's drawings in an order fixed by a hash of the study slug and the key, so
+    the choice is reproducible and re-saving the study does not change it."""
+    if not n:
+        return None
+    rows = db.session.execute(select(Stimulus.id, Stimulus.key, Stimulus.category)
+                              .where(Stimulus.set_id.in_([s.id for s in sets]))).all()
+    if n > len(rows):
+        raise ValueError(f"the chosen sets hold {len(rows)} stimuli, fewer than the {n} asked for")
+    by_category: dict[str, list[tuple[str, int]]] = {}
+    for sid, key, category in rows:
+        rank = hashlib.sha256(f"{slug}/{key}/{sid}".encode()).hexdigest()
+        by_category.setdefault(category, []).append((rank, sid))
+    queues = [sorted(items) for _, items in sorted(by_category.items())]
+    chosen: list[int] = []
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0)[1])
+    return sorted(chosen)
+
+
+def projection(settings: Mapping[str, Any], n_available: int) -> dict[str, int]:
+    """Rounds (and participants) a study needs for every used stimulus to reach its target."""
+    used = int(settings.get("n_stimuli") or 0) or n_available
+    target = int(settings.get("target_rounds_per_stimulus") or 0)
+    per_person = int(settings.get("rounds_per_participant") or 0)
+    rounds = used * target
+    return {"stimuli": used, "target": target, "rounds": rounds,
+            "participants": math.ceil(rounds / per_person) if per_person else 0}
+
+
 def save_study(data: StudyInput, existing: Study | None = None) -> Study:
     """Create (or update ``existing``) after validation; commits."""
     sets = validate(data, existing)
+    data.settings.pop("stimulus_ids", None)
+    chosen = choose_study_stimuli(data.slug, sets, int(data.settings.get("n_stimuli") or 0))
+    if chosen is not None:
+        data.settings["stimulus_ids"] = chosen
     study = existing or Study(slug=data.slug)
     if existing is None:
         researcher = current_researcher() if has_request_context() else None
@@ -149,7 +192,8 @@ def index() -> Any:
 
 def _form_page(study: Study | None, status: int = 200) -> Any:
     all_sets = db.session.scalars(select(StimulusSet).order_by(StimulusSet.name)).all()
-    return render_template("research/study_form.html", study=study, all_sets=all_sets,
+    sizes = dict(db.session.execute(select(Stimulus.set_id, func.count()).group_by(Stimulus.set_id)).all())
+    return render_template("research/study_form.html", study=study, all_sets=all_sets, sizes=sizes,
                            defaults=study.settings if study else default_settings(),
                            form=request.form, modes=MODES), status
 
@@ -165,7 +209,7 @@ def study_new() -> Any:
             flash(str(exc), "error")
             return _form_page(None, 400)
         flash(f"Study {study.slug!r} created.", "info")
-        return redirect(url_for("research.dashboard", study=study.slug))
+        return redirect(url_for("research.dashboard", study=study.slug, created=1))
     return _form_page(None)
 
 

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-
 from flask import current_app
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +33,7 @@ from .clock import ms_between, round_elapsed_ms, server_now
 from .errors import ServiceError
 from .guessing import get_guess_service
 from .reveal import round_mask
-from .sampling import choose_stimulus, pool_set_ids
+from .sampling import choose_stimulus, pool_set_ids, study_stimulus_ids
 from .scoring import is_recognised, round_points
 from .stimuli import stimulus_pixels
 
@@ -48,6 +47,8 @@ MAX_T_MS = 24 * 3600 * 1000
 MIN_POINTS_PER_STUDY_ROUND = 3
 #: ... and after this much server time, unless the study sets its own ``min_round_ms``
 DEFAULT_MIN_ROUND_MS = 2000
+#: what the page may report about its device (anything else is stored as unknown, None)
+DEVICE_CLASSES = ("phone", "tablet", "desktop")
 
 
 def elapsed_ms(rnd: Round) -> int:
@@ -61,12 +62,14 @@ def min_round_ms(study: Study) -> int:
 
 
 def rounds_played(player: Player, study: Study) -> int:
-    """The participant's study rounds that were genuinely played: ended, with brush points, and
-    lasting at least the study's minimum server time. Rounds skipped straight through do not
-    count, so nobody reaches the completion URL by clicking "skip" N times."""
+    """The participant's study rounds that were genuinely played: ended by play (not
+    abandoned), credited by the anti-cheat, with brush points, and lasting at least the study's
+    minimum server time. Rounds skipped straight through, rounds of forged input and rounds left
+    to expire do not count, so nobody reaches the completion URL without playing."""
     return db.session.scalar(
         select(func.count(Round.id)).where(
-            Round.player_id == player.id, Round.study_id == study.id, Round.status.in_(ENDED),
+            Round.player_id == player.id, Round.study_id == study.id,
+            Round.status.in_(expiry.PLAYED), Round.credited.is_(True),
             Round.n_points >= MIN_POINTS_PER_STUDY_ROUND,
             Round.duration_ms >= min_round_ms(study))) or 0
 
@@ -110,11 +113,19 @@ def _settings(study: Study | None, width: int, height: int, model_version: str) 
             "width": width, "height": height, "model_version": model_version}
 
 
-def start_round(player: Player, round_id: object, study_slug: object = None) -> tuple[Round, bool]:
+def device_class(value: object) -> str | None:
+    """The page's device class if it is one we know, else None (never an error: a missing or
+    odd value must not stop anyone from playing; the analysis treats None as unknown)."""
+    return value if isinstance(value, str) and value in DEVICE_CLASSES else None
+
+
+def start_round(player: Player, round_id: object, study_slug: object = None,
+                device: object = None) -> tuple[Round, bool]:
     """Create the round (or return the player's existing one with this id: idempotent).
 
-    Returns ``(round, created)``. The same id posted several times at once (a page retrying
-    over a flaky network) creates one round; the others get it as an idempotent re-post.
+    ``device`` is the page's device class (phone | tablet | desktop). Returns ``(round, created)``.
+    The same id posted several times at once (a page retrying over a flaky network) creates one
+    round; the others get it as an idempotent re-post.
     """
     rid = _valid_round_id(round_id)
     if study_slug is not None and not isinstance(study_slug, str):
@@ -134,12 +145,12 @@ def start_round(player: Player, round_id: object, study_slug: object = None) -> 
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
     admission.check_can_start(player)
-    stimulus = choose_stimulus(player, set_ids)
+    stimulus = choose_stimulus(player, set_ids, only=study_stimulus_ids(study))
     rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id, started_at=server_now(),
                 study_id=study.id if study is not None else None, category=stimulus.category,
                 status="active", model_version=version,
                 settings=_settings(study, stimulus.width, stimulus.height, version),
-                address_hash=player.address_hash)
+                address_hash=player.address_hash, device_class=device_class(device))
     db.session.add(rnd)
     try:
         db.session.commit()
@@ -197,8 +208,11 @@ def round_state(rnd: Round) -> dict[str, Any]:
                      "width": stim.width, "height": stim.height,
                      "image_url": f"/api/stimuli/{stim.id}/image.png"},
         "settings": {**{k: settings[k] for k in ("timer_ms", "brush_fraction", "brush_radius_px")},
+                     "recognition_min_prob": settings.get("recognition_min_prob",
+                                                          current_app.config["RECOGNITION_MIN_PROB"]),
                      "max_points_per_round": current_app.config["MAX_POINTS_PER_ROUND"]},
         "n_points": rnd.n_points, "elapsed_ms": elapsed, "remaining_ms": remaining,
+        "duration_ms": rnd.duration_ms,
         "guess": (None if last is None else
                   {"top5": last.top5, "correct": last.correct, "n_points": last.n_points}),
         "points": rnd.points, "credited": rnd.credited,

@@ -1,13 +1,16 @@
 """Which drawing a player gets next: balanced coverage across the stimulus set.
 
 The least-played stimuli of the active set come first (ties broken at random), and a player
-never gets the same stimulus twice in a row. Counting happens in SQL (one GROUP BY), so the
+never gets the same stimulus twice in a row. A study may use only some of its sets' stimuli
+(``settings["stimulus_ids"]``, chosen when it is saved), so a pilot concentrates its rounds on
+few drawings instead of spreading one round over each. Counting happens in SQL (one GROUP BY), so the
 choice stays cheap with many rounds.
 """
 
 from __future__ import annotations
 
 import random
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 
@@ -22,8 +25,16 @@ def pool_set_ids(set_names: list[str]) -> list[int]:
     return list(rows)
 
 
-def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None) -> Stimulus:
-    """The least-played stimulus of the sets, never the player's previous one."""
+def study_stimulus_ids(study: Any) -> list[int] | None:
+    """The stimuli a study is restricted to, or None when it uses all of its sets'."""
+    ids = (study.settings or {}).get("stimulus_ids") if study is not None else None
+    return list(ids) if ids else None
+
+
+def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None,
+                    only: Sequence[int] | None = None) -> Stimulus:
+    """The least-played stimulus of the sets (of ``only`` among them, when given), never the
+    player's previous one."""
     if not set_ids:
         raise ServiceError("no stimulus set is active: import one with "
                            "`flask --app wsgi stimuli import`", status=409)
@@ -35,7 +46,8 @@ def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | Non
     rows = db.session.execute(
         select(Stimulus.id, func.coalesce(plays.c.n, 0))
         .outerjoin(plays, plays.c.stimulus_id == Stimulus.id)
-        .where(Stimulus.set_id.in_(set_ids))).all()
+        .where(Stimulus.set_id.in_(set_ids),
+               *([Stimulus.id.in_(list(only))] if only else []))).all()
     previous = db.session.scalar(select(Round.stimulus_id).where(Round.player_id == player.id)
                                  .order_by(Round.started_at.desc(), Round.id.desc()).limit(1))
     candidates = [(sid, n) for sid, n in rows if sid != previous] or list(rows)
