@@ -45,7 +45,8 @@ def _compare(args: argparse.Namespace) -> int:
     summary = run_compare(args.clicks, args.stimuli, (width, height), Path(args.out),
                           classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
-                          quick=args.quick, seed=args.seed, sources=args.sources,
+                          quick=args.quick, seed=args.seed, sources=args.sources, rounds_path=args.rounds,
+                          batch_size=args.batch_size,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
                                      "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
@@ -132,7 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--min-rounds", type=int, default=None, help="drop stimuli with fewer rounds (default 4)")
     cmp_.add_argument("--min-points", type=int, default=None, help="drop rounds with fewer points (default 1)")
     cmp_.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
-    cmp_.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
+    cmp_.add_argument("--radius", type=float, default=None,
+                      help="brush radius in pixels (default: the rounds' own from --rounds, else the legacy "
+                           "ClickMe brush, 14 px at 256 px, scaled)")
+    cmp_.add_argument("--rounds", default=None, help="the game's rounds.csv export: each round's brush radius")
+    cmp_.add_argument("--batch-size", type=int, default=None,
+                      help="most model inputs per forward pass; bounds peak memory (default 64)")
     cmp_.add_argument("--mass", type=float, default=None,
                       help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)

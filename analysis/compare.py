@@ -16,19 +16,22 @@ tests human vs each machine with effect sizes. Outputs: ``per_stimulus.csv``, ``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-
-from models import render
+from tqdm.auto import tqdm
 
 from . import metrics
-from .attribution import AttributionSettings, cfgdm_maps, classifier_maps
+from .attribution import AttributionSettings, cfgdm_maps, classifier_maps, ink_share
 from .clicks import ClicksError, load_clicks
-from .maps import blur_normalize, count_map, human_map, prepare_map, rounds_by_stimulus
+from .baselines import baseline_alignment, summarise_baselines
+from .brush import resolve_radius
+from .controls import machine_controls, summarise_controls
+from .maps import blur_normalize, count_map, human_map, prepare_map, resize_map, rounds_by_stimulus
+from .matched_sampling import matched_rounds
 from .reliability import split_half
 from .stats import bootstrap_ci, paired_test
 from .stimuli import Stimulus, at_size, load_stimuli
@@ -73,14 +76,33 @@ class Comparison:
 
 # --- machine maps ----------------------------------------------------------------------------
 
+@dataclass
+class Machine:
+    """One machine source as computed: what the controls need to recompute its maps."""
+
+    source: str
+    model: Any
+    method: str
+    attribute: Callable[[Any, str, int], np.ndarray]  # (model, method, seed) -> raw signed maps
+    raw: np.ndarray  # [N, 28, 28] signed maps of the trained model, stimuli in order
+
+
 def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, height: int, sources: list[str],
                  options: CompareOptions, classifier_weights: str | None = None, cfgdm_weights: str | None = None,
                  classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
-                 classifier=None, cfgdm=None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """Prepared machine maps ``{source: {stimulus: map}}`` and notes on how they were made."""
+                 classifier=None, cfgdm=None, radius: float | None = None
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], list[Machine]]:
+    """Prepared machine maps ``{source: {stimulus: map}}``, notes on how they were made, and the
+    computed machines (for the controls).
+
+    Maps get the human maps' geometry (`prepare_map` with the brush ``radius``); the notes give
+    each source's share of |attribution| on ink next to the ink's share of the canvas.
+    """
     out: dict[str, dict[str, np.ndarray]] = {}
     notes: dict[str, Any] = {}
+    machines: list[Machine] = []
     images = np.stack([at_size(stimuli[n].pixels, 28, 28) for n in names])
+    settings = options.attribution
     if "classifier" in sources:
         if classifier is None:
             from models.classifier import load_classifier
@@ -96,8 +118,12 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
             else:  # unknown category: explain the classifier's own top guess
                 targets.append(int(guess))
                 target_from[name] = "top-1 guess"
-        raw = classifier_maps(classifier, images, targets, classifier_method, options.attribution)
-        out["classifier"] = {n: prepare_map(m, width, height, options.sigma) for n, m in zip(names, raw)}
+
+        def attribute_classifier(model, method: str, seed: int) -> np.ndarray:
+            return classifier_maps(model, images, targets, method, replace(settings, seed=seed), progress=True)
+
+        machines.append(Machine("classifier", classifier, classifier_method, attribute_classifier,
+                                attribute_classifier(classifier, classifier_method, settings.seed)))
         notes["classifier"] = {"method": classifier_method, "version": classifier.version,
                                "target": target_from,
                                "top1_correct": {n: bool(stimuli[n].category == classifier.categories[p])
@@ -107,12 +133,24 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
             from models.cfgdm import OneShotCFGDM
 
             cfgdm = OneShotCFGDM.from_pretrained(cfgdm_weights)
-        raw = cfgdm_maps(cfgdm, images, cfgdm_method, options.attribution)
-        out["cfgdm"] = {n: prepare_map(m, width, height, options.sigma) for n, m in zip(names, raw)}
+
+        def attribute_cfgdm(model, method: str, seed: int) -> np.ndarray:
+            return cfgdm_maps(model, images, method, replace(settings, seed=seed), progress=True)
+
+        machines.append(Machine("cfgdm", cfgdm, cfgdm_method, attribute_cfgdm,
+                                attribute_cfgdm(cfgdm, cfgdm_method, settings.seed)))
         notes["cfgdm"] = {"method": cfgdm_method, "steps": cfgdm.meta.get("steps"),
-                          "held_out_categories": len(cfgdm.meta.get("test_categories", []))}
-    notes["attribution_settings"] = {k: v for k, v in vars(options.attribution).items()}
-    return out, notes
+                          "held_out_categories": len(cfgdm.meta.get("test_categories", [])),
+                          "states": f"guided DDIM trajectories from the exemplar (gamma {settings.gamma}, "
+                                    f"{settings.sampling_steps} steps, {settings.n_noise} seeds), states at "
+                                    f"{list(settings.timesteps)} of T"}
+    for machine in machines:
+        out[machine.source] = {n: prepare_map(m, width, height, options.sigma, radius)
+                               for n, m in zip(names, machine.raw)}
+        on_ink, ink_area = ink_share(machine.raw, images)
+        notes[machine.source].update(ink_share=on_ink, ink_area=ink_area)
+    notes["attribution_settings"] = {k: v for k, v in vars(settings).items()}
+    return out, notes, machines
 
 
 # --- per-stimulus metrics --------------------------------------------------------------------
@@ -186,40 +224,67 @@ def participant_bootstrap(clicks: pd.DataFrame, names: list[str], width: int, he
 
 def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, height: int,
             sources: list[str] | tuple[str, ...] = SOURCES, options: CompareOptions | None = None,
-            progress: Callable[[str], None] = lambda message: None, **machine_kwargs: Any) -> Comparison:
-    """Maps, per-stimulus metrics and the summary, in memory (see `run_compare` for files)."""
+            progress: Callable[[str], None] = lambda message: None, rounds_path: str | Path | None = None,
+            **machine_kwargs: Any) -> Comparison:
+    """Maps, per-stimulus metrics and the summary, in memory (see `run_compare` for files).
+
+    Next to each machine source come its matched-sampling twin (``<source>_matched``, compared
+    like any source), its controls (`analysis.controls`) and the baselines (`analysis.baselines`).
+    """
     options = options or CompareOptions()
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or "human" not in sources:
         raise ValueError(f"sources must include human and come from {', '.join(SOURCES)} (got {', '.join(sources)})")
-    radius = render.brush_radius_px(width, height) if options.radius is None else options.radius
+    radius, radius_info = resolve_radius(clicks, width, height, options.radius, rounds_path)
     rounds = rounds_by_stimulus(clicks, options.min_points_per_round, options.min_rounds)
     names = sorted(n for n in rounds if n in stimuli)
     missing = sorted(set(rounds) - set(stimuli))
     if not names:
         raise ClicksError(f"no stimulus has both at least {options.min_rounds} rounds of clicks and a drawing "
                           f"(clicked: {len(rounds)}, drawings: {len(stimuli)})")
-    progress(f"{len(names)} stimuli; building human maps")
+    progress(f"{len(names)} stimuli; brush radius {radius:.3g} px ({radius_info['source']}); building human maps")
     canvas_images = {n: at_size(stimuli[n].pixels, width, height) for n in names}
     maps: dict[str, dict[str, np.ndarray]] = {
-        "human": {n: human_map(rounds[n], width, height, radius, options.sigma) for n in names}}
+        "human": {n: human_map(rounds[n], width, height, radius, options.sigma) for n in tqdm(names, desc="human maps")}}
     ceilings = {n: split_half(rounds[n], width, height, radius, options.n_splits, options.seed + i,
-                              options.sigma, options.min_rounds) for i, n in enumerate(names)}
+                              options.sigma, options.min_rounds)
+                for i, n in enumerate(tqdm(names, desc="split-half reliability"))}
     progress("machine maps")
-    machine, notes = machine_maps(names, stimuli, width, height, [s for s in sources if s != "human"], options,
-                                  **machine_kwargs)
+    machine, notes, machines = machine_maps(names, stimuli, width, height, [s for s in sources if s != "human"],
+                                            options, radius=radius, **machine_kwargs)
     maps.update(machine)
+    for m in machines:  # the same players' rounds, brushed where the machine says
+        maps[f"{m.source}_matched"] = {
+            n: human_map(matched_rounds(resize_map(np.abs(m.raw[i]), width, height), rounds[n], radius,
+                                        options.seed + i), width, height, radius, options.sigma)
+            for i, n in enumerate(tqdm(names, desc=f"{m.source} matched sampling"))}
+
+    progress("controls and baselines")
+    human = [maps["human"][n] for n in names]
+    ink = np.stack([at_size(stimuli[n].pixels, 28, 28) > 0 for n in names])
+
+    def on_canvas(raw: np.ndarray, i: int = 0) -> np.ndarray:
+        return prepare_map(raw, width, height, options.sigma, radius)
+
+    controls = {m.source: machine_controls(m.source, m.model, m.method, options.attribution.seed, m.raw, ink,
+                                           m.attribute, on_canvas, human) for m in machines}
+    base = baseline_alignment(human, [at_size(stimuli[n].pixels, 28, 28) for n in names],
+                              [stimuli[n].category for n in names], on_canvas, options.seed)
 
     rows = []
-    for name in names:
+    for i, name in enumerate(tqdm(names, desc="metrics")):
         row: dict[str, Any] = {"stimulus": name, "category": stimuli[name].category, "n_rounds": len(rounds[name]),
                                "n_points": int(sum(len(r) for r in rounds[name])), "ceiling": ceilings[name]}
         for source in maps:
             for key, value in shape_metrics(maps[source][name], canvas_images[name], options.mass).items():
                 row[f"{source}.{key}"] = value
-        for source in machine:
-            for key, value in alignment_metrics(maps["human"][name], maps[source][name], ceilings[name]).items():
-                row[f"{source}.{key}"] = value
+        for source in maps:
+            if source != "human":
+                for key, value in alignment_metrics(maps["human"][name], maps[source][name], ceilings[name]).items():
+                    row[f"{source}.{key}"] = value
+        for source, values in controls.items():
+            row.update({f"{source}.{key}": v[i] for key, v in values.items() if not isinstance(v, str)})
+        row.update({f"baseline.{key}.spearman": v[i] for key, v in base.items()})
         rows.append(row)
     table = pd.DataFrame(rows)
 
@@ -228,7 +293,13 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
     boot = participant_bootstrap(clicks[clicks["stimulus"].isin(names)], names, width, height, radius,
                                  machine, canvas_images, options)
     summary["participant_ci"] = boot
-    summary.update(n_stimuli=len(names), canvas=[width, height], radius_px=radius,
+    summary["controls"] = {source: summarise_controls(values, options.n_boot, options.seed)
+                           for source, values in controls.items()}
+    summary["baselines"] = summarise_baselines(base, options.n_boot, options.seed)
+    summary["matched_sampling"] = {f"{m.source}_matched": f"simulated players brushing the {m.source} map with "
+                                                         "each human round's points and step lengths"
+                                   for m in machines}
+    summary.update(n_stimuli=len(names), canvas=[width, height], radius_px=radius, radius=radius_info,
                    sigma_px=options.sigma if options.sigma is not None else 0.03 * max(width, height),
                    stimuli_without_drawing=missing, machines=notes,
                    n_participants=int(clicks["participant"].nunique()) if "participant" in clicks.columns else None,
@@ -260,10 +331,13 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
                 classifier_weights: str | None = None, cfgdm_weights: str | None = None,
                 classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
                 quick: bool = False, seed: int = 0, sources: str | list[str] = "human,classifier,cfgdm",
-                overrides: dict[str, Any] | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
+                overrides: dict[str, Any] | None = None, progress: Callable[[str], None] = print,
+                rounds_path: str | Path | None = None, batch_size: int | None = None) -> dict[str, Any]:
     """The CLI's work: load, compare, and write CSV, JSON, maps, figures and the HTML report.
 
-    ``overrides`` sets `CompareOptions` fields (None values keep the defaults).
+    ``overrides`` sets `CompareOptions` fields (None values keep the defaults); ``rounds_path`` is
+    the game's rounds.csv (the brush each round used); ``batch_size`` caps the model inputs per
+    forward pass (peak memory).
     """
     from .plots import save_figures
     from .report import write_report
@@ -277,8 +351,12 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
             setattr(options, key, value)
     if not 0 < options.mass < 1:
         raise ValueError(f"--mass must be between 0 and 1 (got {options.mass})")
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1 (got {batch_size})")
+        options.attribution = replace(options.attribution, batch_size=batch_size)
     wanted = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else list(sources)
-    result = compare(clicks, stimuli, width, height, wanted, options, progress,
+    result = compare(clicks, stimuli, width, height, wanted, options, progress, rounds_path=rounds_path,
                      classifier_weights=classifier_weights, cfgdm_weights=cfgdm_weights,
                      classifier_method=classifier_method, cfgdm_method=cfgdm_method)
     out = Path(out)
