@@ -78,7 +78,8 @@ class AttributionSettings:
     @classmethod
     def quick(cls) -> "AttributionSettings":
         """Small settings for tests and previews (minutes become seconds)."""
-        return cls(n_steps=4, nt_samples=3, timesteps=(0.7, 0.3), n_noise=1, sampling_steps=8)
+        return cls(n_steps=4, nt_samples=3, timesteps=(0.7, 0.3), n_noise=1, sampling_steps=8, occlusion_window=8,
+                   occlusion_stride=8)
 
 
 def _check(method: str, allowed: Sequence[str]) -> None:

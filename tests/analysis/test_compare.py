@@ -108,16 +108,33 @@ def test_compare_cli_writes_every_output(tmp_path: Path, tiny_cfgdm_dir: Path) -
                    "classifier.rho_over_ceiling", "ceiling"):
         assert column in table and table[column].notna().all()
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["sources"]) == {"human", "classifier", "cfgdm"}
+    assert set(summary["sources"]) == {"human", "classifier", "cfgdm", "classifier_matched", "cfgdm_matched"}
+    assert set(summary["baselines"]) == {"center_bias", "ink", "random", "floor"}
+    for baseline in summary["baselines"].values():
+        ci = baseline["spearman"]
+        assert ci["n"] == 12 and ci["lo"] <= ci["mean"] <= ci["hi"]
+    for machine in ("classifier", "cfgdm"):
+        controls = summary["controls"][machine]
+        assert controls["random_weights"]["alignment"]["n"] == 12
+        assert {"integrated_gradients~saliency", "integrated_gradients~occlusion", "occlusion~saliency"} \
+            == set(controls["methods"])
+        assert 0 <= summary["machines"][machine]["ink_share"] <= 1
+    assert controls["seed"]["agreement"]["n"] == 12  # the CFGDM's trajectories depend on the seed
+    assert summary["controls"]["classifier"]["seed"]["agreement"] == "deterministic"
+    assert "legacy ClickMe" in summary["radius"]["source"]
+    # matched players have the humans' rounds and points: their maps are built from the same amount of data
+    assert table["cfgdm_matched.area_fraction"].notna().all()
     assert summary["n_stimuli"] == 12 and summary["n_participants"] == 12
     fc = summary["sources"]["cfgdm"]["feature_count"]
     assert fc["lo"] <= fc["mean"] <= fc["hi"]
-    assert set(summary["tests"]) == {"classifier", "cfgdm"}
+    assert set(summary["tests"]) == {"classifier", "cfgdm", "classifier_matched", "cfgdm_matched"}
     assert summary["machines"]["classifier"]["version"].startswith("sketchcnn-")
     maps = np.load(out / "maps.npz")
     assert np.isclose(maps["human/airplane-000190"].sum(), 1.0, atol=1e-4)
     report = (out / "report.html").read_text()
     assert report.count("<img") == 3 and "Wilcoxon" in report
+    for section in ("Sanity checks of the machine maps", "Baselines", "Matched sampling", "center_bias"):
+        assert section in report
     for name in ("map_grid.png", "distributions.png", "alignment.png"):
         assert (out / name).stat().st_size > 1000
 
