@@ -48,7 +48,8 @@ def _compare(args: argparse.Namespace) -> int:
                           quick=args.quick, seed=args.seed, sources=args.sources, rounds_path=args.rounds,
                           batch_size=args.batch_size,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
-                                     "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
+                                     "sigma": args.sigma, "radius": args.radius, "mass": args.mass,
+                                     "control_stimuli": args.control_stimuli})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
     return 0
@@ -136,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--radius", type=float, default=None,
                       help="brush radius in pixels (default: the rounds' own from --rounds, else the legacy "
                            "ClickMe brush, 14 px at 256 px, scaled)")
+    cmp_.add_argument("--control-stimuli", type=int, default=None,
+                      help="run the random-weights/seed/method controls on this many random stimuli (default 60; "
+                           "0 = all)")
     cmp_.add_argument("--rounds", default=None, help="the game's rounds.csv export: each round's brush radius")
     cmp_.add_argument("--batch-size", type=int, default=None,
                       help="most model inputs per forward pass; bounds peak memory (default 64)")

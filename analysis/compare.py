@@ -55,6 +55,7 @@ class CompareOptions:
     n_participant_boot: int = 200
     n_splits: int = 50
     seed: int = 0
+    control_stimuli: int = 60  # random-weights/seed/method controls on this many stimuli (0 = all)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
 
     @classmethod
@@ -83,7 +84,7 @@ class Machine:
     source: str
     model: Any
     method: str
-    attribute: Callable[[Any, str, int], np.ndarray]  # (model, method, seed) -> raw signed maps
+    attribute: Callable[[Any, str, int, np.ndarray], np.ndarray]  # (model, method, seed, rows) -> raw maps
     raw: np.ndarray  # [N, 28, 28] signed maps of the trained model, stimuli in order
 
 
@@ -102,6 +103,7 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
     notes: dict[str, Any] = {}
     machines: list[Machine] = []
     images = np.stack([at_size(stimuli[n].pixels, 28, 28) for n in names])
+    every = np.arange(len(names))
     settings = options.attribution
     if "classifier" in sources:
         if classifier is None:
@@ -119,11 +121,12 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
                 targets.append(int(guess))
                 target_from[name] = "top-1 guess"
 
-        def attribute_classifier(model, method: str, seed: int) -> np.ndarray:
-            return classifier_maps(model, images, targets, method, replace(settings, seed=seed), progress=True)
+        def attribute_classifier(model, method: str, seed: int, rows: np.ndarray) -> np.ndarray:
+            return classifier_maps(model, images[rows], np.asarray(targets)[rows], method,
+                                   replace(settings, seed=seed), progress=True)
 
         machines.append(Machine("classifier", classifier, classifier_method, attribute_classifier,
-                                attribute_classifier(classifier, classifier_method, settings.seed)))
+                                attribute_classifier(classifier, classifier_method, settings.seed, every)))
         notes["classifier"] = {"method": classifier_method, "version": classifier.version,
                                "target": target_from,
                                "top1_correct": {n: bool(stimuli[n].category == classifier.categories[p])
@@ -134,11 +137,11 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
 
             cfgdm = OneShotCFGDM.from_pretrained(cfgdm_weights)
 
-        def attribute_cfgdm(model, method: str, seed: int) -> np.ndarray:
-            return cfgdm_maps(model, images, method, replace(settings, seed=seed), progress=True)
+        def attribute_cfgdm(model, method: str, seed: int, rows: np.ndarray) -> np.ndarray:
+            return cfgdm_maps(model, images[rows], method, replace(settings, seed=seed), progress=True)
 
         machines.append(Machine("cfgdm", cfgdm, cfgdm_method, attribute_cfgdm,
-                                attribute_cfgdm(cfgdm, cfgdm_method, settings.seed)))
+                                attribute_cfgdm(cfgdm, cfgdm_method, settings.seed, every)))
         notes["cfgdm"] = {"method": cfgdm_method, "steps": cfgdm.meta.get("steps"),
                           "held_out_categories": len(cfgdm.meta.get("test_categories", [])),
                           "states": f"guided DDIM trajectories from the exemplar (gamma {settings.gamma}, "
@@ -263,11 +266,20 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
     human = [maps["human"][n] for n in names]
     ink = np.stack([at_size(stimuli[n].pixels, 28, 28) > 0 for n in names])
 
-    def on_canvas(raw: np.ndarray, i: int = 0) -> np.ndarray:
+    def on_canvas(raw: np.ndarray) -> np.ndarray:
         return prepare_map(raw, width, height, options.sigma, radius)
 
-    controls = {m.source: machine_controls(m.source, m.model, m.method, options.attribution.seed, m.raw, ink,
-                                           m.attribute, on_canvas, human) for m in machines}
+    picked = np.arange(len(names))
+    if 0 < options.control_stimuli < len(names):
+        picked = np.sort(np.random.default_rng(options.seed).choice(len(names), options.control_stimuli, replace=False))
+    seed = options.attribution.seed
+    # on a subset, the maps are recomputed from that subset so that every control map of a stimulus
+    # comes from the same sampling noise as its reference (the CFGDM's noise is drawn per batch)
+    controls = {m.source: machine_controls(m.source, m.model, m.method, seed, picked,
+                                           m.raw if len(picked) == len(names) else
+                                           m.attribute(m.model, m.method, seed, picked),
+                                           ink[picked], m.attribute, on_canvas, [human[i] for i in picked])
+                for m in machines}
     base = baseline_alignment(human, [at_size(stimuli[n].pixels, 28, 28) for n in names],
                               [stimuli[n].category for n in names], on_canvas, options.seed)
 
@@ -283,7 +295,9 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
                 for key, value in alignment_metrics(maps["human"][name], maps[source][name], ceilings[name]).items():
                     row[f"{source}.{key}"] = value
         for source, values in controls.items():
-            row.update({f"{source}.{key}": v[i] for key, v in values.items() if not isinstance(v, str)})
+            at = np.searchsorted(picked, i)
+            if at < len(picked) and picked[at] == i:
+                row.update({f"{source}.{key}": v[at] for key, v in values.items() if not isinstance(v, str)})
         row.update({f"baseline.{key}.spearman": v[i] for key, v in base.items()})
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -293,8 +307,8 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
     boot = participant_bootstrap(clicks[clicks["stimulus"].isin(names)], names, width, height, radius,
                                  machine, canvas_images, options)
     summary["participant_ci"] = boot
-    summary["controls"] = {source: summarise_controls(values, options.n_boot, options.seed)
-                           for source, values in controls.items()}
+    summary["controls"] = {source: {**summarise_controls(values, options.n_boot, options.seed),
+                                    "stimuli": [names[i] for i in picked]} for source, values in controls.items()}
     summary["baselines"] = summarise_baselines(base, options.n_boot, options.seed)
     summary["matched_sampling"] = {f"{m.source}_matched": f"simulated players brushing the {m.source} map with "
                                                          "each human round's points and step lengths"

@@ -14,6 +14,10 @@ the comparison therefore also computes:
 - **methods**: the maps of Integrated Gradients, Saliency and Occlusion of the same model, and
   their pairwise agreement.
 
+The controls cost several attribution passes each, so by default they run on a seeded random
+subset of the stimuli (`CompareOptions.control_stimuli`, all when there are fewer); the summary
+says how many.
+
 Machine-vs-machine agreement is Spearman's rho of the maps' magnitudes at the model's 28x28
 resolution over the drawing's ink pixels: no blur that would manufacture agreement, and not the
 blank paper (where IG from a blank baseline is zero by construction for every model, which
@@ -37,8 +41,8 @@ AGREEMENT_METHODS = ("integrated_gradients", "saliency", "occlusion")
 SEEDED_METHODS = {"cfgdm": None, "classifier": ("smoothgrad",)}  # None: every method depends on the seed
 RANDOM_WEIGHTS_SEED = 1234
 
-#: (model, method, seed) -> raw signed maps [N, 28, 28] for the comparison's drawings
-Attributor = Callable[[Any, str, int], np.ndarray]
+#: (model, method, seed, rows) -> raw signed maps [len(rows), 28, 28] of those stimuli
+Attributor = Callable[[Any, str, int, np.ndarray], np.ndarray]
 
 
 def randomized(module: nn.Module, seed: int = RANDOM_WEIGHTS_SEED) -> nn.Module:
@@ -74,32 +78,34 @@ def ink_spearman(a: np.ndarray, b: np.ndarray, ink: np.ndarray) -> float:
     return metrics.spearman(np.abs(a)[ink], np.abs(b)[ink])
 
 
-def machine_controls(source: str, model: Any, method: str, seed: int, raw: np.ndarray, ink: np.ndarray,
-                     attribute: Attributor, prepare: Callable[[np.ndarray, int], np.ndarray],
+def machine_controls(source: str, model: Any, method: str, seed: int, rows: np.ndarray, raw: np.ndarray,
+                     ink: np.ndarray, attribute: Attributor, prepare: Callable[[np.ndarray], np.ndarray],
                      human: list[np.ndarray]) -> dict[str, np.ndarray | str]:
-    """Per-stimulus control values for one machine source.
+    """Control values for one machine source, for the stimuli ``rows`` (indices into the
+    comparison's stimuli, which ``attribute`` understands).
 
-    ``raw`` are the source's own maps, ``ink`` boolean ``[N, 28, 28]``, ``prepare(raw_map, i)``
-    puts a raw map on stimulus i's canvas like the compared maps, ``human`` the human maps.
+    ``raw`` are the source's own maps of those stimuli, ``ink`` boolean ``[n, 28, 28]``,
+    ``prepare(raw_map)`` puts a raw map on the canvas like the compared maps, ``human`` their
+    human maps.
     Returns arrays keyed ``random_weights.alignment`` (rho with the human map),
     ``random_weights.similarity`` (rho with the trained map), ``seed.agreement`` (or the string
     "deterministic"), and ``methods.A~B`` for each pair of methods.
     """
     n = len(raw)
     out: dict[str, np.ndarray | str] = {}
-    rand = attribute(random_weights(source, model), method, seed)
-    out["random_weights.alignment"] = np.array([metrics.spearman(human[i], prepare(rand[i], i)) for i in range(n)])
+    rand = attribute(random_weights(source, model), method, seed, rows)
+    out["random_weights.alignment"] = np.array([metrics.spearman(human[i], prepare(rand[i])) for i in range(n)])
     out["random_weights.similarity"] = np.array([ink_spearman(raw[i], rand[i], ink[i]) for i in range(n)])
     seeded = SEEDED_METHODS[source]
     if seeded is None or method in seeded:
-        other = attribute(model, method, seed + 1)
+        other = attribute(model, method, seed + 1, rows)
         out["seed.agreement"] = np.array([ink_spearman(raw[i], other[i], ink[i]) for i in range(n)])
     else:
         out["seed.agreement"] = "deterministic"
     by_method = {method: raw}
     for name in AGREEMENT_METHODS:
         if name not in by_method:
-            by_method[name] = attribute(model, name, seed)
+            by_method[name] = attribute(model, name, seed, rows)
     for a, b in combinations(sorted(by_method), 2):
         out[f"methods.{a}~{b}"] = np.array([ink_spearman(by_method[a][i], by_method[b][i], ink[i]) for i in range(n)])
     return out
