@@ -1,7 +1,8 @@
 """Human vs machine maps: the comparison behind ``python -m analysis compare``.
 
 For every stimulus with enough rounds it builds the human map, the classifier's and the CFGDM's
-attribution maps (resized, blurred and normalised like the human map), and measures
+attribution maps (with the human map's brush disc and blur), each machine's matched-sampling
+twin (`matched_sampling`), and measures
 
 - feature count and localization (area for p% of the mass, Gini, entropy, spread) per source;
 - alignment of each machine map with the human map: Spearman rho, rho / the human split-half
@@ -9,7 +10,8 @@ attribution maps (resized, blurred and normalised like the human map), and measu
 
 then summarises them: means with bootstrap 95% CIs over stimuli and, where participants are
 known, over participants (human maps rebuilt from resampled participants), and paired Wilcoxon
-tests human vs each machine with effect sizes. Outputs: ``per_stimulus.csv``, ``summary.json``,
+tests human vs each machine with effect sizes; next to them, every machine's controls
+(`controls`) and the baselines (`baselines`). Outputs: ``per_stimulus.csv``, ``summary.json``,
 ``maps.npz``, figures and ``report.html``.
 """
 
