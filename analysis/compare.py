@@ -250,7 +250,8 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
     progress(f"{len(names)} stimuli; brush radius {radius:.3g} px ({radius_info['source']}); building human maps")
     canvas_images = {n: at_size(stimuli[n].pixels, width, height) for n in names}
     maps: dict[str, dict[str, np.ndarray]] = {
-        "human": {n: human_map(rounds[n], width, height, radius, options.sigma) for n in tqdm(names, desc="human maps")}}
+        "human": {n: human_map(rounds[n], width, height, radius, options.sigma)
+                  for n in tqdm(names, desc="human maps")}}
     ceilings = {n: split_half(rounds[n], width, height, radius, options.n_splits, options.seed + i,
                               options.sigma, options.min_rounds)
                 for i, n in enumerate(tqdm(names, desc="split-half reliability"))}

@@ -101,7 +101,8 @@ def _machine_checks(s: dict) -> list[str]:
     parts = []
     radius = s.get("radius") or {}
     if radius:
-        parts.append(f"<p class='note'>Brush radius {_fmt(s['radius_px'])} px, from: {html.escape(str(radius.get('source')))}. "
+        parts.append(f"<p class='note'>Brush radius {_fmt(s['radius_px'])} px, from: "
+                     f"{html.escape(str(radius.get('source')))}. "
                      "Machine maps get the same brush disc and blur as the human maps.</p>")
     matched = s.get("matched_sampling") or {}
     if matched:

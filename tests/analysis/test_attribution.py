@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from captum.attr import IntegratedGradients
 from torch import nn
 
 from analysis.attribution import (CFGDM_METHODS, CLASSIFIER_METHODS, AttributionSettings, GuidanceSignal,

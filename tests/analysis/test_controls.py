@@ -130,7 +130,8 @@ def test_controls_report_the_planted_model_as_learned_and_method_consistent() ->
     assert np.nanmean(values["methods.integrated_gradients~saliency"]) > 0.5
     summary = summarise_controls(values, n_boot=50, seed=0)
     assert set(summary) == {"random_weights", "seed", "methods"}
-    assert summary["seed"]["agreement"]["lo"] <= summary["seed"]["agreement"]["mean"] <= summary["seed"]["agreement"]["hi"]
+    seed = summary["seed"]["agreement"]
+    assert seed["lo"] <= seed["mean"] <= seed["hi"]
 
 
 def test_deterministic_methods_are_not_reported_as_perfectly_seed_reliable() -> None:
