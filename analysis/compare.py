@@ -368,6 +368,8 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
             setattr(options, key, value)
     if not 0 < options.mass < 1:
         raise ValueError(f"--mass must be between 0 and 1 (got {options.mass})")
+    if options.control_stimuli < 0:
+        raise ValueError(f"--control-stimuli must be 0 (all) or positive (got {options.control_stimuli})")
     if batch_size is not None:
         if batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1 (got {batch_size})")

@@ -184,3 +184,5 @@ def test_compare_cli_options_reach_the_analysis(tmp_path: Path) -> None:
     assert done.returncode == 2 and "at least 13 rounds" in done.stderr
     done = run_cli(*common, "--out", str(tmp_path / "c"), "--mass", "1.5")
     assert done.returncode == 2 and "--mass" in done.stderr
+    done = run_cli(*common, "--out", str(tmp_path / "d"), "--batch-size", "0")
+    assert done.returncode == 2 and "--batch-size" in done.stderr
