@@ -54,7 +54,9 @@ def _header(s: dict) -> list[str]:
               "not how people look.</p>") if s.get("simulated_clicks") else (
         "<p class='note'>Clicks: treated as human data (the run was not told they are simulated).</p>")
     settings = [("mode", f"{mode}" + (" (small attribution and resampling settings: a preview)" if mode == "quick" else "")),
-                ("canvas", f"{s['canvas'][0]}×{s['canvas'][1]} px"), ("brush radius", f"{_fmt(s['radius_px'])} px"),
+                ("canvas", f"{s['canvas'][0]}×{s['canvas'][1]} px"), ("brush radius", f"{_fmt(s['radius_px'])} px"
+                                  + (f" ({html.escape(str(s['radius']['source']))}; machine maps get the same "
+                                     "brush disc and blur)" if s.get("radius") else "")),
                 ("blur σ", f"{_fmt(s['sigma_px'])} px"), ("mass share p", _fmt(s["mass"])),
                 ("min points per round", _fmt(opts.get("min_points_per_round"))),
                 ("min rounds per stimulus", _fmt(opts.get("min_rounds"))),
@@ -182,13 +184,9 @@ def _describe(notes: dict) -> str:
 
 
 def _machine_checks(s: dict) -> list[str]:
-    """Brush radius, matched sampling, sanity checks (controls) and baselines, as HTML parts."""
+    """Matched sampling, sanity checks (controls) and baselines, as HTML parts (the brush radius and
+    where it came from are in the header)."""
     parts = []
-    radius = s.get("radius") or {}
-    if radius:
-        parts.append(f"<p class='note'>Brush radius {_fmt(s['radius_px'])} px, from: "
-                     f"{html.escape(str(radius.get('source')))}. "
-                     "Machine maps get the same brush disc and blur as the human maps.</p>")
     matched = s.get("matched_sampling") or {}
     if matched:
         parts.append("<h2>Matched sampling</h2><p class='note'>Sources ending in <code>_matched</code> are simulated "

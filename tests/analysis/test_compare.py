@@ -81,7 +81,7 @@ def test_compare_finds_the_more_localised_source(monkeypatch: pytest.MonkeyPatch
 
     def spread_out_maps(names_, stimuli_, width, height, sources, options, **_):
         """A 'machine' whose map covers the whole drawing: known to be less localised."""
-        maps = {n: prepare_map(stimuli_[n].pixels.astype(float) + 1.0, width, height, options.sigma) for n in names_}
+        maps = {n: prepare_map(stimuli_[n].pixels.astype(float) + 1.0, width, height, 0) for n in names_}
         return {"classifier": maps}, {"classifier": {"method": "whole drawing"}}, []
 
     monkeypatch.setattr(compare_module, "machine_maps", spread_out_maps)
