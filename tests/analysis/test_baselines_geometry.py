@@ -82,3 +82,23 @@ def test_the_brush_radius_comes_from_the_data_when_it_is_known(tmp_path: Path) -
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ClicksError, match="round and settings"):
         resolve_radius(clicks, 256, 256, rounds_path=tmp_path / "bad.csv")
+
+
+def test_reliability_and_compare_use_the_same_brush_radius(tmp_path: Path) -> None:
+    """The ceiling `reliability` prints is the one `compare` divides by: same radius rule."""
+    from analysis.compare import CompareOptions, compare
+    from analysis.reliability import reliability_table
+    from analysis.stimuli import load_stimuli
+
+    examples = Path(__file__).resolve().parents[2] / "data" / "examples"
+    stimuli = load_stimuli(examples / "stimuli")
+    clicks = pd.read_csv(examples / "simulated_clicks.csv")
+    clicks = clicks[clicks["stimulus"].isin(sorted(stimuli)[:3])]
+    rounds = tmp_path / "rounds.csv"
+    pd.DataFrame({"round": sorted(clicks["trial"].astype(str).unique()),
+                  "settings": json.dumps({"brush_radius_px": 2.5})}).to_csv(rounds, index=False)
+    for rounds_path, expected in ((None, 28 * LEGACY_CLICKME_FRACTION), (rounds, 2.5)):
+        _, summary = reliability_table(clicks, 28, 28, n_splits=2, rounds_path=rounds_path)
+        result = compare(clicks, stimuli, 28, 28, ("human",), CompareOptions.quick(), rounds_path=rounds_path)
+        assert summary["radius_px"] == pytest.approx(expected) == result.summary["radius_px"]
+        assert summary["radius"] == result.summary["radius"]
