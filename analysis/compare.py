@@ -60,7 +60,7 @@ class CompareOptions:
 
     mass: float = 0.5  # p for feature count and area fraction
     sigma: float | None = None  # blur in canvas pixels; None = 3% of the canvas
-    radius: float | None = None  # brush radius in canvas pixels; None = the game's
+    radius: float | None = None  # brush radius in canvas pixels; None = `analysis.brush`'s rule
     min_points_per_round: int = 1
     min_rounds: int = 4
     n_boot: int = 2000
