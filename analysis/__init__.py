@@ -8,7 +8,11 @@ Modules, in the order the data flows:
 - `maps`: human maps (brush footprints counted per round, blurred, normalised) and the same
   preparation for machine maps;
 - `reliability`: split-half ceiling, leave-one-out and cross-stimulus floor;
+- `brush`: the brush radius the data were collected with (stored settings, else ClickMe's);
 - `attribution`: classifier and CFGDM maps with captum;
+- `controls`, `baselines`, `matched_sampling`: what a machine map is reported next to (random
+  weights, another seed, other methods; centre bias, ink, random, floor; players brushing the
+  machine map as much as people did);
 - `metrics`, `stats`: feature count, localization, alignment; bootstrap CIs and paired tests;
 - `compare`, `plots`, `report`: the whole comparison with figures and an HTML report;
 - `simulate`: simulated observers with known agreement (tests and examples, never human data).

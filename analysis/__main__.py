@@ -32,7 +32,7 @@ def _reliability(args: argparse.Namespace) -> int:
     clicks, check = load_checked(args.clicks, width, height, strict=args.strict, keep_repeats=args.keep_repeats)
     print("\n".join(check.lines()))
     table, summary = reliability_table(clicks, width, height, radius=args.radius, n_splits=args.splits,
-                                       seed=args.seed, sigma=args.sigma,
+                                       seed=args.seed, sigma=args.sigma, rounds_path=args.rounds,
                                        min_points_per_round=args.min_points, min_rounds=args.min_rounds)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -54,9 +54,10 @@ def _compare(args: argparse.Namespace) -> int:
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
                           quick=args.quick, seed=args.seed, sources=args.sources,
                           strict=args.strict, keep_repeats=args.keep_repeats, categories=args.categories,
-                          simulated=args.simulated,
+                          simulated=args.simulated, rounds_path=args.rounds, batch_size=args.batch_size,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
-                                     "sigma": args.sigma, "radius": args.radius, "mass": args.mass})
+                                     "sigma": args.sigma, "radius": args.radius, "mass": args.mass,
+                                     "control_stimuli": args.control_stimuli})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, data_check.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
     return 0
@@ -153,7 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     rel.add_argument("--clicks", required=True, help="clicks CSV (stimulus, trial|round, x, y[, participant, t_ms])")
     rel.add_argument("--canvas", required=True, help="W or WxH of the stimuli's pixel frame")
     rel.add_argument("--out", default="out/reliability_per_stimulus.csv", help="per-stimulus CSV (default %(default)s)")
-    rel.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
+    rel.add_argument("--radius", type=float, default=None,
+                     help="brush radius in pixels (default: the rounds' own from --rounds, else the legacy "
+                          "ClickMe brush, 14 px at 256 px, scaled; the same rule as compare)")
+    rel.add_argument("--rounds", default=None, help="the game's rounds.csv export: each round's brush radius")
     rel.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
     rel.add_argument("--splits", type=int, default=50)
     rel.add_argument("--seed", type=int, default=0)
@@ -177,7 +181,15 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--min-rounds", type=int, default=None, help="drop stimuli with fewer rounds (default 4)")
     cmp_.add_argument("--min-points", type=int, default=None, help="drop rounds with fewer points (default 1)")
     cmp_.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
-    cmp_.add_argument("--radius", type=float, default=None, help="brush radius in pixels (default: the game's)")
+    cmp_.add_argument("--radius", type=float, default=None,
+                      help="brush radius in pixels (default: the rounds' own from --rounds, else the legacy "
+                           "ClickMe brush, 14 px at 256 px, scaled)")
+    cmp_.add_argument("--control-stimuli", type=int, default=None,
+                      help="run the random-weights/seed/method controls on this many random stimuli (default 60; "
+                           "0 = all)")
+    cmp_.add_argument("--rounds", default=None, help="the game's rounds.csv export: each round's brush radius")
+    cmp_.add_argument("--batch-size", type=int, default=None,
+                      help="most model inputs per forward pass; bounds peak memory (default 64)")
     cmp_.add_argument("--mass", type=float, default=None,
                       help="share of the map's mass for feature count and area (default 0.5)")
     cmp_.add_argument("--seed", type=int, default=0)

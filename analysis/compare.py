@@ -1,7 +1,8 @@
 """Human vs machine maps: the comparison behind ``python -m analysis compare``.
 
 For every stimulus with enough rounds it builds the human map, the classifier's and the CFGDM's
-attribution maps (resized, blurred and normalised like the human map), and measures
+attribution maps (with the human map's brush disc and blur), each machine's matched-sampling
+twin (`matched_sampling`), and measures
 
 - feature count and localization (area for p% of the mass, Gini, entropy, spread) per source;
 - alignment of each machine map with the human map: Spearman rho, IoU-over-thresholds AUC and
@@ -11,27 +12,33 @@ then summarises them: means with bootstrap 95% CIs over stimuli and over categor
 a category are not independent), a per-category table, paired Wilcoxon tests human vs each
 machine with effect sizes and Holm-adjusted p values, the sensitivity of each test's conclusion
 to the blur, the brush radius and the mass share, and, where participants are known, jackknife
-CIs over participants. Outputs: ``per_stimulus.csv``, ``per_category.csv``, ``summary.json``,
-``data_check.json``, ``maps.npz``, figures and ``report.html``.
+CIs over participants; next to them, every machine's controls (`controls`) and the baselines
+(`baselines`, also relative to the noise ceiling). Outputs: ``per_stimulus.csv``,
+``per_category.csv``, ``summary.json``, ``data_check.json``, ``maps.npz``, figures and
+``report.html``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-
-from models import render
+from tqdm.auto import tqdm
 
 from . import metrics
-from .attribution import AttributionSettings, cfgdm_maps, classifier_maps
+from .attribution import AttributionSettings, cfgdm_maps, classifier_maps, ink_share
+from .baselines import baseline_alignment, summarise_baselines
+from .brush import resolve_radius
 from .clicks import ClicksError, DataCheck, load_checked
-from .maps import blur_normalize, count_map, default_sigma, human_map, prepare_map, rounds_by_stimulus
+from .controls import machine_controls, summarise_controls
+from .maps import (blur_normalize, count_map, default_sigma, human_map, prepare_map, resize_map,
+                   rounds_by_stimulus)
+from .matched_sampling import matched_rounds
 from .reliability import split_half
 from .stats import bootstrap_ci, holm, jackknife_interval, noise_normalised, paired_test
 from .stimuli import Stimulus, apply_categories, at_size, load_stimuli
@@ -53,7 +60,7 @@ class CompareOptions:
 
     mass: float = 0.5  # p for feature count and area fraction
     sigma: float | None = None  # blur in canvas pixels; None = 3% of the canvas
-    radius: float | None = None  # brush radius in canvas pixels; None = the game's
+    radius: float | None = None  # brush radius in canvas pixels; None = `analysis.brush`'s rule
     min_points_per_round: int = 1
     min_rounds: int = 4
     n_boot: int = 2000
@@ -61,6 +68,7 @@ class CompareOptions:
     n_splits: int = 50
     seed: int = 0
     mode: str = "full"  # "quick": small attribution and resampling settings (previews, tests)
+    control_stimuli: int = 60  # random-weights/seed/method controls on this many stimuli (0 = all)
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
 
     @classmethod
@@ -82,20 +90,37 @@ class Comparison:
 
 # --- machine maps ----------------------------------------------------------------------------
 
+@dataclass
+class Machine:
+    """One machine source as computed: what the controls need to recompute its maps."""
+
+    source: str
+    model: Any
+    method: str
+    attribute: Callable[[Any, str, int, np.ndarray], np.ndarray]  # (model, method, seed, rows) -> raw maps
+    raw: np.ndarray  # [N, 28, 28] signed maps of the trained model, stimuli in order
+
+
 def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, height: int, sources: list[str],
                  options: CompareOptions, classifier_weights: str | None = None, cfgdm_weights: str | None = None,
                  classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
-                 classifier=None, cfgdm=None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """Machine maps on the canvas, normalised but not yet blurred (`compare` blurs them like the
-    human maps, and again at other blurs for the sensitivity analysis), ``{source: {stimulus:
-    map}}``, and notes on how they were made.
+                 classifier=None, cfgdm=None
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], list[Machine]]:
+    """Machine maps on the canvas as magnitudes normalised to sum 1, NOT yet spread by the brush
+    disc nor blurred (`compare` gives them the human maps' geometry with `spread`, and again at
+    other radii and blurs for the sensitivity analysis), ``{source: {stimulus: map}}``; notes on
+    how they were made (with each source's share of |attribution| on ink next to the ink's
+    share of the canvas); and the computed machines (for the controls).
 
     A stimulus whose category the classifier does not know (or that has none) cannot have its
     category explained: its classifier map explains the classifier's own top-1 guess instead and
     is marked so in ``notes["classifier"]["target"]`` (and in the per-stimulus table)."""
     out: dict[str, dict[str, np.ndarray]] = {}
     notes: dict[str, Any] = {}
+    machines: list[Machine] = []
     images = np.stack([at_size(stimuli[n].pixels, 28, 28) for n in names])
+    every = np.arange(len(names))
+    settings = options.attribution
     if "classifier" in sources:
         if classifier is None:
             from models.classifier import load_classifier
@@ -111,8 +136,13 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
             else:  # unknown category: explain the classifier's own top guess
                 targets.append(int(guess))
                 target_from[name] = UNKNOWN_TARGET
-        raw = classifier_maps(classifier, images, targets, classifier_method, options.attribution)
-        out["classifier"] = {n: prepare_map(m, width, height, 0) for n, m in zip(names, raw)}
+
+        def attribute_classifier(model, method: str, seed: int, rows: np.ndarray) -> np.ndarray:
+            return classifier_maps(model, images[rows], np.asarray(targets)[rows], method,
+                                   replace(settings, seed=seed), progress=True)
+
+        machines.append(Machine("classifier", classifier, classifier_method, attribute_classifier,
+                                attribute_classifier(classifier, classifier_method, settings.seed, every)))
         notes["classifier"] = {"method": classifier_method, "version": classifier.version,
                                "target": target_from,
                                "top1_correct": {n: bool(stimuli[n].category == classifier.categories[p])
@@ -122,12 +152,30 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
             from models.cfgdm import OneShotCFGDM
 
             cfgdm = OneShotCFGDM.from_pretrained(cfgdm_weights)
-        raw = cfgdm_maps(cfgdm, images, cfgdm_method, options.attribution)
-        out["cfgdm"] = {n: prepare_map(m, width, height, 0) for n, m in zip(names, raw)}
+
+        def attribute_cfgdm(model, method: str, seed: int, rows: np.ndarray) -> np.ndarray:
+            return cfgdm_maps(model, images[rows], method, replace(settings, seed=seed), progress=True)
+
+        machines.append(Machine("cfgdm", cfgdm, cfgdm_method, attribute_cfgdm,
+                                attribute_cfgdm(cfgdm, cfgdm_method, settings.seed, every)))
         notes["cfgdm"] = {"method": cfgdm_method, "steps": cfgdm.meta.get("steps"),
-                          "held_out_categories": len(cfgdm.meta.get("test_categories", []))}
-    notes["attribution_settings"] = {k: v for k, v in vars(options.attribution).items()}
-    return out, notes
+                          "held_out_categories": len(cfgdm.meta.get("test_categories", [])),
+                          "states": f"guided DDIM trajectories from the exemplar (gamma {settings.gamma}, "
+                                    f"{settings.sampling_steps} steps, {settings.n_noise} seeds), states at "
+                                    f"{list(settings.timesteps)} of T"}
+    for machine in machines:
+        out[machine.source] = {n: prepare_map(m, width, height, 0) for n, m in zip(names, machine.raw)}
+        on_ink, ink_area = ink_share(machine.raw, images)
+        notes[machine.source].update(ink_share=on_ink, ink_area=ink_area)
+    notes["attribution_settings"] = {k: v for k, v in vars(settings).items()}
+    return out, notes, machines
+
+
+def spread(unblurred: np.ndarray, sigma: float | None, radius: float) -> np.ndarray:
+    """A `machine_maps` map with the human maps' geometry at this blur and brush radius: one
+    place, so the comparison and the sensitivity analysis cannot give machines another shape."""
+    height, width = unblurred.shape
+    return prepare_map(unblurred, width, height, sigma, radius)
 
 
 # --- per-stimulus metrics --------------------------------------------------------------------
@@ -201,34 +249,67 @@ def category_groups(table: pd.DataFrame) -> list[str]:
 
 def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, height: int,
             sources: list[str] | tuple[str, ...] = SOURCES, options: CompareOptions | None = None,
-            progress: Callable[[str], None] = lambda message: None, **machine_kwargs: Any) -> Comparison:
-    """Maps, per-stimulus metrics and the summary, in memory (see `run_compare` for files)."""
+            progress: Callable[[str], None] = lambda message: None, rounds_path: str | Path | None = None,
+            **machine_kwargs: Any) -> Comparison:
+    """Maps, per-stimulus metrics and the summary, in memory (see `run_compare` for files).
+
+    Next to each machine source come its matched-sampling twin (``<source>_matched``, compared
+    like any source), its controls (`analysis.controls`) and the baselines (`analysis.baselines`).
+    """
     options = options or CompareOptions()
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or "human" not in sources:
         raise ValueError(f"sources must include human and come from {', '.join(SOURCES)} (got {', '.join(sources)})")
-    radius = render.brush_radius_px(width, height) if options.radius is None else options.radius
+    radius, radius_info = resolve_radius(clicks, width, height, options.radius, rounds_path)
     rounds = rounds_by_stimulus(clicks, options.min_points_per_round, options.min_rounds)
     names = sorted(n for n in rounds if n in stimuli)
     missing = sorted(set(rounds) - set(stimuli))
     if not names:
         raise ClicksError(f"no stimulus has both at least {options.min_rounds} rounds of clicks and a drawing "
                           f"(clicked: {len(rounds)}, drawings: {len(stimuli)})")
-    progress(f"{len(names)} stimuli; building human maps")
+    progress(f"{len(names)} stimuli; brush radius {radius:.3g} px ({radius_info['source']}); building human maps")
     canvas_images = {n: at_size(stimuli[n].pixels, width, height) for n in names}
     maps: dict[str, dict[str, np.ndarray]] = {
-        "human": {n: human_map(rounds[n], width, height, radius, options.sigma) for n in names}}
+        "human": {n: human_map(rounds[n], width, height, radius, options.sigma)
+                  for n in tqdm(names, desc="human maps")}}
     ceilings = {n: split_half(rounds[n], width, height, radius, options.n_splits, options.seed + i,
-                              options.sigma, options.min_rounds) for i, n in enumerate(names)}
+                              options.sigma, options.min_rounds)
+                for i, n in enumerate(tqdm(names, desc="split-half reliability"))}
     progress("machine maps")
-    unblurred, notes = machine_maps(names, stimuli, width, height, [s for s in sources if s != "human"], options,
-                                    **machine_kwargs)
-    machine = {src: {n: blur_normalize(m, options.sigma) for n, m in by.items()} for src, by in unblurred.items()}
+    unblurred, notes, machines = machine_maps(names, stimuli, width, height, [s for s in sources if s != "human"],
+                                              options, **machine_kwargs)
+    machine = {src: {n: spread(m, options.sigma, radius) for n, m in by.items()} for src, by in unblurred.items()}
     maps.update(machine)
+    for m in machines:  # the same players' rounds, brushed where the machine says
+        maps[f"{m.source}_matched"] = {
+            n: human_map(matched_rounds(resize_map(np.abs(m.raw[i]), width, height), rounds[n], radius,
+                                        options.seed + i), width, height, radius, options.sigma)
+            for i, n in enumerate(tqdm(names, desc=f"{m.source} matched sampling"))}
+
+    progress("controls and baselines")
+    human = [maps["human"][n] for n in names]
+    ink = np.stack([at_size(stimuli[n].pixels, 28, 28) > 0 for n in names])
+
+    def on_canvas(raw: np.ndarray) -> np.ndarray:
+        return prepare_map(raw, width, height, options.sigma, radius)
+
+    picked = np.arange(len(names))
+    if 0 < options.control_stimuli < len(names):
+        picked = np.sort(np.random.default_rng(options.seed).choice(len(names), options.control_stimuli, replace=False))
+    seed = options.attribution.seed
+    # on a subset, the maps are recomputed from that subset so that every control map of a stimulus
+    # comes from the same sampling noise as its reference (the CFGDM's noise is drawn per batch)
+    controls = {m.source: machine_controls(m.source, m.model, m.method, seed, picked,
+                                           m.raw if len(picked) == len(names) else
+                                           m.attribute(m.model, m.method, seed, picked),
+                                           ink[picked], m.attribute, on_canvas, [human[i] for i in picked])
+                for m in machines}
+    base = baseline_alignment(human, [at_size(stimuli[n].pixels, 28, 28) for n in names],
+                              [stimuli[n].category for n in names], on_canvas, options.seed)
 
     rows = []
     targets = notes.get("classifier", {}).get("target", {})
-    for name in names:
+    for i, name in enumerate(tqdm(names, desc="metrics")):
         row: dict[str, Any] = {"stimulus": name, "category": stimuli[name].category, "n_rounds": len(rounds[name]),
                                "n_points": int(sum(len(r) for r in rounds[name])), "ceiling": ceilings[name]}
         if name in targets:
@@ -236,9 +317,15 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
         for source in maps:
             for key, value in shape_metrics(maps[source][name], canvas_images[name], options.mass).items():
                 row[f"{source}.{key}"] = value
-        for source in machine:
-            for key, value in alignment_metrics(maps["human"][name], maps[source][name]).items():
-                row[f"{source}.{key}"] = value
+        for source in maps:
+            if source != "human":
+                for key, value in alignment_metrics(maps["human"][name], maps[source][name]).items():
+                    row[f"{source}.{key}"] = value
+        for source, values in controls.items():
+            at = np.searchsorted(picked, i)
+            if at < len(picked) and picked[at] == i:
+                row.update({f"{source}.{key}": v[at] for key, v in values.items() if not isinstance(v, str)})
+        row.update({f"baseline.{key}.spearman": v[i] for key, v in base.items()})
         rows.append(row)
     table = pd.DataFrame(rows)
 
@@ -254,7 +341,13 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
     summary["participant_ci_method"] = (f"grouped jackknife over participants ({options.n_jackknife_groups} groups), "
                                         "t interval about the estimate")
     summary["participant_ci_skipped"] = skipped
-    summary.update(n_stimuli=len(names), canvas=[width, height], radius_px=radius,
+    summary["controls"] = {source: {**summarise_controls(values, options.n_boot, options.seed),
+                                    "stimuli": [names[i] for i in picked]} for source, values in controls.items()}
+    summary["baselines"] = summarise_baselines(base, table["ceiling"].astype(float), options.n_boot, options.seed)
+    summary["matched_sampling"] = {f"{m.source}_matched": f"simulated players brushing the {m.source} map with "
+                                                         "each human round's points and step lengths"
+                                   for m in machines}
+    summary.update(n_stimuli=len(names), canvas=[width, height], radius_px=radius, radius=radius_info,
                    sigma_px=options.sigma if options.sigma is not None else default_sigma(width, height),
                    stimuli_without_drawing=missing, machines=notes, mode=options.mode,
                    n_participants=int(clicks["participant"].nunique()) if "participant" in clicks.columns else None,
@@ -333,7 +426,8 @@ def sensitivity(rounds: dict[str, list[np.ndarray]], names: list[str], unblurred
                 options: CompareOptions) -> list[dict[str, Any]]:
     """Each human-vs-machine conclusion re-derived at the `SENSITIVITY` settings.
 
-    Human maps are rebuilt with the setting's brush radius and blur, machine maps re-blurred, the
+    Human maps are rebuilt with the setting's brush radius and blur, machine maps re-spread with
+    the same disc and blur (`spread`, the geometry both sources share), the
     shape metrics measured with its mass share, and the paired tests Holm-adjusted within the
     setting. One row per setting, machine and metric.
     """
@@ -349,7 +443,7 @@ def sensitivity(rounds: dict[str, list[np.ndarray]], names: list[str], unblurred
             for key, value in shape_metrics(human, drawings[name], p).items():
                 values.setdefault(f"human.{key}", []).append(value)
             for source, by in unblurred.items():
-                for key, value in shape_metrics(blur_normalize(by[name], sigma), drawings[name], p).items():
+                for key, value in shape_metrics(spread(by[name], sigma, r), drawings[name], p).items():
                     values.setdefault(f"{source}.{key}", []).append(value)
         tests = {src: {key: paired_test(values[f"human.{key}"], values[f"{src}.{key}"]) for key in SHAPE_METRICS}
                  for src in unblurred}
@@ -368,13 +462,15 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
                 quick: bool = False, seed: int = 0, sources: str | list[str] = "human,classifier,cfgdm",
                 overrides: dict[str, Any] | None = None, progress: Callable[[str], None] = print,
                 strict: bool = False, keep_repeats: bool = False, categories: str | Path | None = None,
-                simulated: bool = False) -> dict[str, Any]:
+                simulated: bool = False, rounds_path: str | Path | None = None,
+                batch_size: int | None = None) -> dict[str, Any]:
     """The CLI's work: load (by the `analysis.clicks` rule, reporting its data check), compare, and
     write CSVs, JSON, maps, figures and the HTML report.
 
     ``overrides`` sets `CompareOptions` fields (None values keep the defaults); ``categories`` is
     a CSV ``stimulus, category``; ``simulated`` says the clicks are not human data (the report
-    says so in its header).
+    says so in its header); ``rounds_path`` is the game's rounds.csv (the brush each round used,
+    `analysis.brush`); ``batch_size`` caps the model inputs per forward pass (peak memory).
     """
     from .plots import save_figures
     from .report import write_report
@@ -390,8 +486,14 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
             setattr(options, key, value)
     if not 0 < options.mass < 1:
         raise ValueError(f"--mass must be between 0 and 1 (got {options.mass})")
+    if options.control_stimuli < 0:
+        raise ValueError(f"--control-stimuli must be 0 (all) or positive (got {options.control_stimuli})")
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1 (got {batch_size})")
+        options.attribution = replace(options.attribution, batch_size=batch_size)
     wanted = [s.strip() for s in sources.split(",")] if isinstance(sources, str) else list(sources)
-    result = compare(clicks, stimuli, width, height, wanted, options, progress,
+    result = compare(clicks, stimuli, width, height, wanted, options, progress, rounds_path=rounds_path,
                      classifier_weights=classifier_weights, cfgdm_weights=cfgdm_weights,
                      classifier_method=classifier_method, cfgdm_method=cfgdm_method)
     result.summary.update(data_check=check.as_dict(), simulated_clicks=simulated,

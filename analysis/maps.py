@@ -5,8 +5,8 @@ pixel centres within the brush radius of any point). A stimulus' raw map counts,
 many rounds revealed it, so a player who scrubs one spot for long weighs no more than one who
 passed over it once. The raw map is then blurred with a Gaussian (`sigma` defaults to
 `DEFAULT_BLUR_FRACTION` of the canvas' longer side, truncated at 3 sigma) and normalised to sum
-to 1. `prepare_map` applies the same resize/blur/normalise to machine maps, so every source is
-compared on equal terms.
+to 1. `prepare_map` gives machine maps the same geometry (the brush disc, then the same blur),
+so every source is compared on equal terms.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from models import render
 
@@ -169,10 +169,30 @@ def resize_map(raw: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(ndimage.zoom(raw, zoom, order=1, grid_mode=True, mode="nearest"), 0.0, None)
 
 
-def prepare_map(raw: np.ndarray, width: int, height: int, sigma: float | None = None) -> np.ndarray:
-    """Any map (e.g. an attribution at model resolution) on the canvas, blurred and normalised
-    exactly like the human maps."""
-    return blur_normalize(resize_map(np.abs(raw), width, height), sigma)
+def brush_kernel(radius: float) -> np.ndarray:
+    """0/1 ``[2k+1, 2k+1]`` disc: the pixels one brush point at a pixel centre reveals
+    (`render.brush_mask`'s rule, ``dx**2 + dy**2 <= radius**2``)."""
+    k = int(np.floor(radius))
+    d = np.arange(-k, k + 1, dtype=np.float64)
+    return (d[:, None] ** 2 + d[None, :] ** 2 <= radius * radius).astype(np.float64)
+
+
+def prepare_map(raw: np.ndarray, width: int, height: int, sigma: float | None = None,
+                radius: float | None = None) -> np.ndarray:
+    """Any map (e.g. an attribution at model resolution) on the canvas, with the human maps'
+    geometry: magnitude, resized, spread by the brush disc, blurred and normalised.
+
+    The magnitude is taken here (and only here) because a human map measures importance
+    regardless of sign and a mass distribution cannot be negative. A human map is a density of
+    brush points convolved with the brush disc (each point reveals a disc) and then blurred; so
+    the machine map, read as a density of where a player should brush, is convolved with the
+    same disc (``radius`` in canvas pixels; None or 0 skips it) before the same blur. The
+    comparison is then symmetric: neither source is sharper merely by construction.
+    """
+    smooth = resize_map(np.abs(raw), width, height)
+    if radius:
+        smooth = np.clip(signal.fftconvolve(smooth, brush_kernel(radius), mode="same"), 0.0, None)
+    return blur_normalize(smooth, sigma)
 
 
 def maps_from_clicks(clicks, width: int, height: int, radius: float | None = None,

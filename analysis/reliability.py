@@ -20,14 +20,14 @@ cross-stimulus value.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from models import render
-
+from .brush import resolve_radius
 from .maps import BLUR_TRUNCATE, default_sigma, round_footprints, rounds_by_stimulus
 from .metrics import RANK_GRID, on_grid, rank_correlation, spearman_rows, standard_ranks
 
@@ -113,9 +113,14 @@ def cross_stimulus_floor(half_ranks: dict[str, np.ndarray], seed: int = 0) -> di
 
 def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: float | None = None,
                       n_splits: int = DEFAULT_SPLITS, seed: int = 0, sigma: float | None = None,
-                      min_points_per_round: int = 1, min_rounds: int = MIN_ROUNDS) -> tuple[pd.DataFrame, dict]:
-    """Per-stimulus reliability and the summary (``ceiling``, ``floor``, ``n_stimuli``, ...)."""
-    radius = render.brush_radius_px(width, height) if radius is None else radius
+                      min_points_per_round: int = 1, min_rounds: int = MIN_ROUNDS,
+                      rounds_path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Per-stimulus reliability and the summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
+
+    The brush radius follows `analysis.brush` (``radius``, else the rounds.csv settings at
+    ``rounds_path``, else the legacy ClickMe rule), as in `analysis.compare`, so the ceiling
+    printed here is the one the comparison divides by."""
+    radius, radius_info = resolve_radius(clicks, width, height, radius, rounds_path)
     by_stim = rounds_by_stimulus(clicks, min_points_per_round, min_rounds)
     group_col = "participant" if "participant" in clicks.columns else "trial"
     owners: dict[str, list[str]] = {}
@@ -143,6 +148,6 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     summary = {"ceiling": mean("split_half"), "floor": mean("floor"), "leave_one_out": mean("leave_one_out"),
                "n_stimuli": int(len(table)), "n_rounds": int(table["n_rounds"].sum()) if len(table) else 0,
                "n_splits": n_splits, "seed": seed, "grouped_by": group_col,
-               "canvas": [width, height], "radius_px": radius, "rank_grid": RANK_GRID,
+               "canvas": [width, height], "radius_px": radius, "radius": radius_info, "rank_grid": RANK_GRID,
                "sigma_px": sigma if sigma is not None else round(default_sigma(width, height), 4)}
     return table, summary

@@ -54,7 +54,9 @@ def _header(s: dict) -> list[str]:
               "not how people look.</p>") if s.get("simulated_clicks") else (
         "<p class='note'>Clicks: treated as human data (the run was not told they are simulated).</p>")
     settings = [("mode", f"{mode}" + (" (small attribution and resampling settings: a preview)" if mode == "quick" else "")),
-                ("canvas", f"{s['canvas'][0]}×{s['canvas'][1]} px"), ("brush radius", f"{_fmt(s['radius_px'])} px"),
+                ("canvas", f"{s['canvas'][0]}×{s['canvas'][1]} px"), ("brush radius", f"{_fmt(s['radius_px'])} px"
+                                  + (f" ({html.escape(str(s['radius']['source']))}; machine maps get the same "
+                                     "brush disc and blur)" if s.get("radius") else "")),
                 ("blur σ", f"{_fmt(s['sigma_px'])} px"), ("mass share p", _fmt(s["mass"])),
                 ("min points per round", _fmt(opts.get("min_points_per_round"))),
                 ("min rounds per stimulus", _fmt(opts.get("min_rounds"))),
@@ -149,6 +151,7 @@ def write_report(result, out: Path, figures: list[tuple[str, str]]) -> Path:
                   "per_category.csv).</p>",
                   _table(cols, [[html.escape(str(r["category"])), *[_fmt(r[c]) for c in cols[1:]]]
                                 for _, r in categories.iterrows()])]
+    parts.extend(_machine_checks(s))
     boot = s.get("participant_ci")
     parts.append("<h2>Uncertainty over participants</h2>")
     if boot:
@@ -178,3 +181,47 @@ def _describe(notes: dict) -> str:
     if "attribution_settings" in notes:
         lines.append(f"settings: {notes['attribution_settings']}")
     return "\n".join(lines)
+
+
+def _machine_checks(s: dict) -> list[str]:
+    """Matched sampling, sanity checks (controls) and baselines, as HTML parts (the brush radius and
+    where it came from are in the header)."""
+    parts = []
+    matched = s.get("matched_sampling") or {}
+    if matched:
+        parts.append("<h2>Matched sampling</h2><p class='note'>Sources ending in <code>_matched</code> are simulated "
+                     "players who brush where the machine map says, with each human round's number of points, "
+                     "strokes and step lengths, processed by the human-map pipeline: humans and machines compared "
+                     "at equal sampling. Their localization is in the tables above.</p>")
+    controls = s.get("controls") or {}
+    if controls:
+        parts.append("<h2>Sanity checks of the machine maps</h2><p class='note'>Alignment = Spearman ρ with the human "
+                     "map. Random weights: the same architecture re-initialised; a trained map that aligns no better "
+                     "carries no learned signal. Similarity, seed and method agreement: ρ of |map| at 28×28 over the "
+                     "drawing's ink.</p>")
+        rows = []
+        for source, c in controls.items():
+            methods = "; ".join(f"{html.escape(k.replace('~', ' vs '))}: {_ci(v)}"
+                                for k, v in c.get("methods", {}).items())
+            seed = c.get("seed", {}).get("agreement")
+            rows.append([html.escape(source), _ci(s["sources"].get(source, {}).get("spearman")),
+                         _ci(c["random_weights"]["alignment"]), _ci(c["random_weights"]["similarity"]),
+                         html.escape(seed) if isinstance(seed, str) else _ci(seed), methods])
+        parts.append(_table(["machine", "alignment (trained)", "alignment (random weights)",
+                             "trained vs random", "another seed", "methods"], rows))
+    baselines = s.get("baselines") or {}
+    if baselines:
+        parts.append("<h2>Baselines</h2><p class='note'>What trivial maps reach; a machine map carries "
+                     "stimulus-specific signal only above all of them. ρ / √R: the mean ρ relative to the human "
+                     "noise ceiling, as for the machines above.</p>")
+
+        def ceiling_ratio(entry: dict | None) -> str:
+            return _ci({"mean": entry["normalised"], **entry}) if entry else "–"
+
+        rows = [[html.escape(name), html.escape(b["definition"]), _ci(b["spearman"]),
+                 ceiling_ratio(b.get("noise_normalised"))] for name, b in baselines.items()]
+        rows += [[html.escape(src), "machine map", _ci(v.get("spearman")),
+                  ceiling_ratio(s.get("noise_normalised", {}).get(src))]
+                 for src, v in s["sources"].items() if src != "human"]
+        parts.append(_table(["map", "what it is", "Spearman ρ with the human map", "ρ / √R"], rows))
+    return parts

@@ -28,7 +28,7 @@ def main(quick: bool = False, device: str = "cpu") -> dict:
     model = OneShotCFGDM.from_pretrained(device=device)
     # occlusion: 4x4 windows at stride 4 = 64 occluded copies of each 32x32 exemplar per state
     settings = AttributionSettings(n_steps=8 if quick else 16, timesteps=(0.2, 0.5, 0.8), n_noise=1 if quick else 2,
-                                   occlusion_stride=4, batch_size=n)
+                                   occlusion_stride=4, sampling_steps=10, batch_size=64)
     out = {}
     for method in ("integrated_gradients", "occlusion"):
         loop_s, looped = _time(lambda: cfgdm_maps_per_sample(model, images, method, settings))

@@ -29,7 +29,6 @@ from analysis.maps import blur_normalize, count_map, rounds_by_stimulus
 from analysis.metrics import on_grid
 from analysis.reliability import spearman_brown
 from analysis.simulate import legacy_export, stroke_polylines
-from models import render
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 256
@@ -41,9 +40,8 @@ def workload(n_stimuli: int, seed: int = 0) -> pd.DataFrame:
     return legacy_export({f"s{i:03d}": drawings[i % len(drawings)] for i in range(n_stimuli)}, SIZE, seed=seed)
 
 
-def loop_split_half(rounds: list[np.ndarray], n_splits: int, seed: int) -> float:
-    """The plain per-split computation, one split at a time."""
-    radius = render.brush_radius_px(SIZE, SIZE)
+def loop_split_half(rounds: list[np.ndarray], n_splits: int, seed: int, radius: float) -> float:
+    """The plain per-split computation, one split at a time, with the CLI's brush radius."""
     rng = np.random.default_rng(seed)
     half = len(rounds) // 2
     rhos = []
@@ -71,7 +69,7 @@ def main(quick: bool = False, device: str = "cpu") -> dict:
     rounds = rounds_by_stimulus(clicks, 1, 4)
     subset = sorted(rounds)[:5 if quick else 15]
     t0 = time.perf_counter()
-    loop = {s: loop_split_half(rounds[s], summary["n_splits"], list(table.stimulus).index(s)) for s in subset}
+    loop = {s: loop_split_half(rounds[s], summary["n_splits"], list(table.stimulus).index(s), summary["radius_px"]) for s in subset}
     loop_s_per_stimulus = (time.perf_counter() - t0) / len(subset)
     diff = max(abs(loop[s] - float(table.set_index("stimulus").split_half[s])) for s in subset)
     loop_estimate = loop_s_per_stimulus * summary["n_stimuli"]  # split-half alone, without LOO or floor

@@ -1,17 +1,19 @@
-"""Machine maps: known answers on a toy classifier, the CFGDM guidance signal, batching."""
+"""Machine maps: known answers on a toy classifier, the CFGDM guidance signal, blank baselines,
+batching and bounded memory."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from captum.attr import IntegratedGradients
 from torch import nn
 
 from analysis.attribution import (CFGDM_METHODS, CLASSIFIER_METHODS, AttributionSettings, GuidanceSignal,
-                                  cfgdm_maps, cfgdm_maps_per_sample, classifier_maps, guidance_states)
+                                  blank_exemplar, cfgdm_maps, cfgdm_maps_per_sample, classifier_maps, ink_share,
+                                  sampling_states)
 from models.cfgdm import OneShotCFGDM, small_unet, to_model_space
 from models.classifier import SketchClassifier
 
@@ -59,11 +61,10 @@ def drawing_everywhere() -> np.ndarray:
 @pytest.mark.parametrize("method", CLASSIFIER_METHODS)
 def test_classifier_maps_put_the_evidence_where_the_logit_reads(method: str) -> None:
     maps = classifier_maps(toy_classifier(), drawing_everywhere()[None], [0], method, QUICK)
-    assert maps.shape == (1, 28, 28) and maps.dtype == np.float32
-    assert np.isfinite(maps).all() and (maps >= 0).all()
-    inside = maps[0, :14, :14].sum()
+    assert maps.shape == (1, 28, 28) and maps.dtype == np.float32 and np.isfinite(maps).all()
+    magnitude = np.abs(maps[0])
     # occlusion windows and the smoothed Grad-CAM bleed a little across the quadrant edge
-    assert inside > 0.8 * maps[0].sum() > 0
+    assert magnitude[:14, :14].sum() > 0.8 * magnitude.sum() > 0
 
 
 def test_classifier_maps_are_deterministic_and_independent_of_batching() -> None:
@@ -104,41 +105,110 @@ def tiny_cfgdm() -> OneShotCFGDM:
     return OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=100)
 
 
-def test_the_null_exemplar_has_no_guidance_signal_and_ig_is_complete() -> None:
+def test_ig_from_the_blank_canvas_is_complete_signed_and_only_on_ink() -> None:
+    """Replays issue 11.1: the old baseline (the null exemplar, mid-grey in model space) credited
+    the background and abs() broke completeness."""
     model = tiny_cfgdm()
-    exemplar = to_model_space(drawing_everywhere()[None])
-    x_t, t, eps_uncond = guidance_states(model, exemplar, QUICK)
+    image = drawing_everywhere()
+    settings = AttributionSettings(n_steps=64, timesteps=(0.7, 0.3), n_noise=1, sampling_steps=8)
+    exemplar = to_model_space(image[None])
+    x_t, t, eps_uncond = sampling_states(model, exemplar, settings)
     signal = GuidanceSignal(model)
     with torch.no_grad():
-        assert float(signal(torch.zeros_like(exemplar), x_t, t, eps_uncond)) == pytest.approx(0.0, abs=1e-12)
-        value = float(signal(exemplar, x_t, t, eps_uncond))
-    assert value > 0
-    attr, delta = IntegratedGradients(signal).attribute(
-        exemplar, baselines=torch.zeros_like(exemplar), additional_forward_args=(x_t, t, eps_uncond),
-        n_steps=64, return_convergence_delta=True)
-    assert float(attr.sum()) == pytest.approx(value, rel=0.05)
-    assert abs(float(delta)) < 0.05 * value
+        gained = float(signal(exemplar, x_t, t, eps_uncond) - signal(blank_exemplar(exemplar), x_t, t, eps_uncond))
+    maps = cfgdm_maps(model, image[None], "integrated_gradients", settings)
+    assert abs(gained) > 0
+    # completeness: signed attributions sum to s(exemplar) - s(blank) (the padding is blank: 0 there)
+    assert float(maps.sum()) == pytest.approx(gained, rel=0.02)
+    assert (maps < 0).any() or (maps > 0).all()  # signs are kept, not folded
+    assert np.array_equal(maps[0][image == 0], np.zeros(int((image == 0).sum()), np.float32))
+    on_ink, ink_area = ink_share(maps, image[None])
+    assert on_ink == pytest.approx(1.0) and ink_area == pytest.approx((image > 0).mean())
 
 
-@pytest.mark.parametrize("method", CFGDM_METHODS)
-def test_cfgdm_maps_are_finite_non_negative_and_deterministic(method: str) -> None:
+def test_occlusion_pastes_blank_patches() -> None:
+    """A patch over blank paper changes nothing, so it gets exactly zero: only a blank (not grey)
+    patch has that property."""
+    image = np.zeros((28, 28), np.uint8)
+    image[16:24, 16:24] = 255  # ink only in the bottom-right; windows elsewhere cover paper
+    settings = AttributionSettings(timesteps=(0.5,), n_noise=1, sampling_steps=4, occlusion_stride=4)
+    maps = cfgdm_maps(tiny_cfgdm(), image[None], "occlusion", settings)[0]
+    assert np.abs(maps[:12, :12]).max() == 0.0
+    assert np.abs(maps[16:24, 16:24]).min() > 0
+    clf = classifier_maps(toy_classifier(), image[None], [1], "occlusion", settings)[0]
+    assert np.abs(clf[:12, :12]).max() == 0.0 and np.abs(clf[16:24, 16:24]).min() > 0
+
+
+def test_sampling_states_follow_the_models_own_guided_trajectory() -> None:
+    """The states are the guided DDIM sampler's, seeded, and another seed gives other states."""
+    from diffusers import DDIMScheduler
+
     model = tiny_cfgdm()
-    images = np.stack([drawing_everywhere(), drawing_everywhere().T])
-    maps = cfgdm_maps(model, images, method, QUICK)
-    assert maps.shape == (2, 28, 28) and np.isfinite(maps).all() and (maps >= 0).all()
-    assert (maps.reshape(2, -1).sum(1) > 0).all()
-    assert np.array_equal(maps, cfgdm_maps(model, images, method, QUICK))
+    exemplar = to_model_space(drawing_everywhere()[None])
+    settings = AttributionSettings(timesteps=(0.9, 0.05), n_noise=1, sampling_steps=5, gamma=2.0)
+    x_t, t, _ = sampling_states(model, exemplar, settings, seed=7)
+    scheduler = DDIMScheduler.from_config(model.scheduler.config)
+    scheduler.set_timesteps(5)
+    x = torch.randn((1, *exemplar.shape), generator=torch.Generator().manual_seed(7))[0]
+    seen = {}
+    with torch.no_grad():
+        for step in scheduler.timesteps:
+            seen[int(step)] = x.clone()
+            x = scheduler.step(model.guided_eps(x, torch.full((1,), int(step)), exemplar, 2.0), step, x).prev_sample
+    for k in range(t.shape[1]):
+        assert torch.allclose(x_t[0, k], seen[int(t[0, k])][0], atol=1e-5)
+    assert sorted(int(v) for v in t[0]) == [int(scheduler.timesteps[-1]), int(scheduler.timesteps[0])]
+    other, _, _ = sampling_states(model, exemplar, settings, seed=8)
+    assert not torch.allclose(other, x_t)
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "occlusion"])
 def test_batched_cfgdm_maps_equal_the_per_sample_loop(method: str) -> None:
     model = tiny_cfgdm()
     images = np.stack([drawing_everywhere(), drawing_everywhere().T, drawing_everywhere()[::-1]])
-    settings = AttributionSettings(n_steps=4, timesteps=(0.2, 0.6), n_noise=2, occlusion_stride=4, batch_size=2)
+    settings = AttributionSettings(n_steps=4, timesteps=(0.2, 0.6), n_noise=2, sampling_steps=6, batch_size=8)
     batched = cfgdm_maps(model, images, method, settings)
     looped = cfgdm_maps_per_sample(model, images, method, settings)
     # occlusion subtracts two nearly equal signals, so float rounding shows at ~1e-5 of the peak
-    assert np.allclose(batched, looped, rtol=1e-3, atol=1e-4 * batched.max())
+    assert np.allclose(batched, looped, rtol=1e-3, atol=1e-4 * np.abs(batched).max())
+
+
+@pytest.mark.parametrize("method", CFGDM_METHODS)
+def test_chunked_cfgdm_maps_equal_the_unchunked_ones(method: str) -> None:
+    """``batch_size`` only changes how many inputs share a forward pass, never the maps."""
+    model = tiny_cfgdm()
+    images = np.stack([drawing_everywhere(), drawing_everywhere().T, drawing_everywhere()[::-1]])
+    settings = AttributionSettings(n_steps=6, nt_samples=4, timesteps=(0.2, 0.6), n_noise=2, sampling_steps=6)
+    whole = cfgdm_maps(model, images, method, replace(settings, batch_size=10_000))
+    one = cfgdm_maps(model, images, method, replace(settings, batch_size=1))
+    assert np.allclose(whole, one, rtol=1e-4, atol=1e-5 * np.abs(whole).max())
+
+
+MEMORY_PROBE = """
+import resource, sys, numpy as np, torch
+from analysis.attribution import AttributionSettings, cfgdm_maps
+from models.cfgdm import OneShotCFGDM
+torch.set_num_threads(1)
+images = np.load("data/stimuli/quickdraw17_default.npz")["images"][:8]
+settings = AttributionSettings(n_steps=8, timesteps=(0.8, 0.5, 0.2), n_noise=2, sampling_steps=4,
+                               batch_size=int(sys.argv[1]))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cfgdm_maps(OneShotCFGDM.from_pretrained(), images, "integrated_gradients", settings)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def test_cfgdm_attribution_memory_is_bounded_by_the_batch_size() -> None:
+    """8 drawings x 6 states x 8 IG steps = 384 UNet inputs: in one batch (as before issue 10.6)
+    they need about 2 GB; chunked to 16 inputs per forward the growth stays small."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, "16"], cwd=REPO, capture_output=True, text=True,
+                          timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    growth_mb = float(done.stdout.strip().splitlines()[-1])
+    assert growth_mb < 400
 
 
 def test_cfgdm_accepts_larger_exemplars_by_area_resizing() -> None:

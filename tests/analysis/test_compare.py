@@ -81,8 +81,8 @@ def test_compare_finds_the_more_localised_source(monkeypatch: pytest.MonkeyPatch
 
     def spread_out_maps(names_, stimuli_, width, height, sources, options, **_):
         """A 'machine' whose map covers the whole drawing: known to be less localised."""
-        maps = {n: prepare_map(stimuli_[n].pixels.astype(float) + 1.0, width, height, options.sigma) for n in names_}
-        return {"classifier": maps}, {"classifier": {"method": "whole drawing"}}
+        maps = {n: prepare_map(stimuli_[n].pixels.astype(float) + 1.0, width, height, 0) for n in names_}
+        return {"classifier": maps}, {"classifier": {"method": "whole drawing"}}, []
 
     monkeypatch.setattr(compare_module, "machine_maps", spread_out_maps)
     result = compare(clicks, {n: stimuli[n] for n in names}, 28, 28, ("human", "classifier"), CompareOptions.quick())
@@ -108,16 +108,33 @@ def test_compare_cli_writes_every_output(tmp_path: Path, tiny_cfgdm_dir: Path) -
                    "ceiling"):
         assert column in table and table[column].notna().all()
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["sources"]) == {"human", "classifier", "cfgdm"}
+    assert set(summary["sources"]) == {"human", "classifier", "cfgdm", "classifier_matched", "cfgdm_matched"}
+    assert set(summary["baselines"]) == {"center_bias", "ink", "random", "floor"}
+    for baseline in summary["baselines"].values():
+        ci = baseline["spearman"]
+        assert ci["n"] == 12 and ci["lo"] <= ci["mean"] <= ci["hi"]
+    for machine in ("classifier", "cfgdm"):
+        controls = summary["controls"][machine]
+        assert controls["random_weights"]["alignment"]["n"] == 12
+        assert {"integrated_gradients~saliency", "integrated_gradients~occlusion", "occlusion~saliency"} \
+            == set(controls["methods"])
+        assert 0 <= summary["machines"][machine]["ink_share"] <= 1
+    assert controls["seed"]["agreement"]["n"] == 12  # the CFGDM's trajectories depend on the seed
+    assert summary["controls"]["classifier"]["seed"]["agreement"] == "deterministic"
+    assert "legacy ClickMe" in summary["radius"]["source"]
+    # matched players have the humans' rounds and points: their maps are built from the same amount of data
+    assert table["cfgdm_matched.area_fraction"].notna().all()
     assert summary["n_stimuli"] == 12 and summary["n_participants"] == 12
     fc = summary["sources"]["cfgdm"]["feature_count"]
     assert fc["lo"] <= fc["mean"] <= fc["hi"]
-    assert set(summary["tests"]) == {"classifier", "cfgdm"}
+    assert set(summary["tests"]) == {"classifier", "cfgdm", "classifier_matched", "cfgdm_matched"}
     assert summary["machines"]["classifier"]["version"].startswith("sketchcnn-")
     maps = np.load(out / "maps.npz")
     assert np.isclose(maps["human/airplane-000190"].sum(), 1.0, atol=1e-4)
     report = (out / "report.html").read_text()
     assert report.count("<img") == 3 and "Wilcoxon" in report
+    for section in ("Sanity checks of the machine maps", "Baselines", "Matched sampling", "center_bias"):
+        assert section in report
     for name in ("map_grid.png", "distributions.png", "alignment.png"):
         assert (out / name).stat().st_size > 1000
 
@@ -157,3 +174,5 @@ def test_compare_cli_options_reach_the_analysis(tmp_path: Path) -> None:
     assert done.returncode == 2 and "at least 13 rounds" in done.stderr
     done = run_cli(*common, "--out", str(tmp_path / "c"), "--mass", "1.5")
     assert done.returncode == 2 and "--mass" in done.stderr
+    done = run_cli(*common, "--out", str(tmp_path / "d"), "--batch-size", "0")
+    assert done.returncode == 2 and "--batch-size" in done.stderr

@@ -73,7 +73,7 @@ def _whole_drawing_machine(names, stimuli, width, height, sources, options, **_)
     maps = {n: prepare_map(stimuli[n].pixels.astype(float) + 1.0, width, height, 0) for n in names}
     target = {n: "category" if stimuli[n].category in ("airplane", "apple") else compare_module.UNKNOWN_TARGET
               for n in names}
-    return {"classifier": maps}, {"classifier": {"method": "whole drawing", "target": target}}
+    return {"classifier": maps}, {"classifier": {"method": "whole drawing", "target": target}}, []
 
 
 @pytest.fixture()
@@ -97,6 +97,9 @@ def test_summary_has_category_intervals_holm_sensitivity_and_participant_interva
     assert settings == {"as run", "σ ×0.5", "σ ×2", "radius ×0.5", "radius ×2", "p = 0.3", "p = 0.8"}
     as_run = {r["metric"]: r for r in s["sensitivity"] if r["setting"] == "as run"}
     assert as_run["gini"]["p_holm"] == pytest.approx(tests["gini"]["p_holm"])
+    # "as run" rebuilds the machine maps with the run's brush disc and blur: the same maps, the same tests
+    for metric, row in as_run.items():
+        assert row["mean_difference"] == pytest.approx(tests[metric]["mean_difference"]), metric
     assert {r["mass"] for r in s["sensitivity"]} == {0.3, 0.5, 0.8}
     assert len(s["per_category"]) == 6 and s["per_category"][0]["n_stimuli"] == 1
     for key, interval in s["participant_ci"].items():  # intervals contain their own estimate
