@@ -14,12 +14,15 @@ recognises the drawing). Used by the README's full run and `python -m benchmarks
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
 CANVAS = 256
 
 
