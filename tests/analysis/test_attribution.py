@@ -127,16 +127,18 @@ def test_ig_from_the_blank_canvas_is_complete_signed_and_only_on_ink() -> None:
 
 
 def test_occlusion_pastes_blank_patches() -> None:
-    """A patch over blank paper changes nothing, so it gets exactly zero: only a blank (not grey)
-    patch has that property."""
+    """A patch over blank paper changes nothing, so it gets zero (up to float32 rounding, which
+    depends on the thread count of the convolutions: ~6e-8 with 2 threads, 0 with one): only a
+    blank (not grey) patch has that property."""
     image = np.zeros((28, 28), np.uint8)
     image[16:24, 16:24] = 255  # ink only in the bottom-right; windows elsewhere cover paper
     settings = AttributionSettings(timesteps=(0.5,), n_noise=1, sampling_steps=4, occlusion_stride=4)
     maps = cfgdm_maps(tiny_cfgdm(), image[None], "occlusion", settings)[0]
-    assert np.abs(maps[:12, :12]).max() == 0.0
-    assert np.abs(maps[16:24, 16:24]).min() > 0
+    assert np.abs(maps[:12, :12]).max() <= 1e-5 * np.abs(maps).max()
+    assert np.abs(maps[16:24, 16:24]).min() > 1e-3 * np.abs(maps).max()
     clf = classifier_maps(toy_classifier(), image[None], [1], "occlusion", settings)[0]
-    assert np.abs(clf[:12, :12]).max() == 0.0 and np.abs(clf[16:24, 16:24]).min() > 0
+    assert np.abs(clf[:12, :12]).max() <= 1e-5 * np.abs(clf).max()
+    assert np.abs(clf[16:24, 16:24]).min() > 1e-3 * np.abs(clf).max()
 
 
 def test_sampling_states_follow_the_models_own_guided_trajectory() -> None:
