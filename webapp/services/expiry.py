@@ -11,6 +11,7 @@ runs lazily whenever a round is created, and on demand with ``flask --app wsgi r
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Mapping
 
 import click
 from flask import current_app
@@ -25,14 +26,15 @@ from .clock import server_now
 PLAYED = ("recognized", "timeout", "skipped")
 
 
-def deadline_ms(rnd: Round) -> int:
-    """Server ms after the round's start beyond which nothing in it can be credited."""
-    return int(rnd.settings["timer_ms"]) + int(rnd.settings.get("timeout_grace_ms", 0))
+def deadline_ms(settings: Mapping[str, Any]) -> int:
+    """Server ms after a round's start (its stored ``settings``: timer + network grace) beyond
+    which nothing in it can be credited."""
+    return int(settings["timer_ms"]) + int(settings.get("timeout_grace_ms", 0))
 
 
 def past_deadline(rnd: Round, elapsed_ms: int) -> bool:
     """True when ``elapsed_ms`` (server time) is after the round's timer + grace."""
-    return elapsed_ms > deadline_ms(rnd)
+    return elapsed_ms > deadline_ms(rnd.settings)
 
 
 def sweep_abandoned() -> int:
@@ -49,8 +51,7 @@ def sweep_abandoned() -> int:
                                     .where(Round.status == "active", Round.started_at < oldest_possible)).all()
     ended = 0
     for rid, started_at, settings in candidates:
-        limit = int(settings["timer_ms"]) + int(settings.get("timeout_grace_ms", 0))
-        if (now - started_at) / timedelta(milliseconds=1) <= limit + after:
+        if (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings) + after:
             continue
         result = db.session.execute(
             update(Round).where(Round.id == rid, Round.status == "active")
@@ -67,8 +68,7 @@ def active_round_count(player_id: int) -> int:
                               .where(Round.player_id == player_id, Round.status == "active")).all()
     now = server_now()
     return sum(1 for started_at, settings in rows
-               if (now - started_at) / timedelta(milliseconds=1)
-               <= int(settings["timer_ms"]) + int(settings.get("timeout_grace_ms", 0)))
+               if (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings))
 
 
 rounds_cli = AppGroup("rounds", help="Maintain game rounds.")

@@ -245,8 +245,7 @@ def expire_if_due(rnd: Round) -> bool:
     """End an active round whose time (plus grace for the network) ran out, as a timeout."""
     if rnd.status != "active":
         return False
-    limit = rnd.settings["timer_ms"] + rnd.settings.get("timeout_grace_ms", 0)
-    if elapsed_ms(rnd) <= limit:
+    if not expiry.past_deadline(rnd, elapsed_ms(rnd)):
         return False
     _finish(rnd, "timeout", rnd.settings["timer_ms"])
     return True
@@ -434,14 +433,13 @@ def _guess(player: Player, q: _Question) -> None:
     correct = is_recognised(top5[0]["label"], top5[0]["p"], q.category,
                             q.settings["recognition_min_prob"])
     rnd = load_round(player, q.round_id, lock=True)
+    # A guess that finished after timer + grace ends the round here as a timeout (no round is
+    # credited after its time); a concurrent request may also have ended it meanwhile.
     expire_if_due(rnd)
-    if rnd.status == "active":  # a concurrent request may have ended the round meanwhile
+    if rnd.status == "active":
         db.session.add(Guess(round_id=rnd.id, n_points=q.n_before + len(q.new), server_ms=elapsed,
                              client_t_ms=q.new[-1][2], top5=top5, correct=correct,
                              model_version=service.version))
-        if correct and expiry.past_deadline(rnd, elapsed):
-            # The guess finished after timer + grace: no round is credited after its time.
-            _finish(rnd, "timeout", rnd.settings["timer_ms"])
-        elif correct:
+        if correct:
             _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
     db.session.commit()
