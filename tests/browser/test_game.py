@@ -72,10 +72,14 @@ def test_play_a_round_until_the_ai_recognises_it(browser, live_server_factory) -
 
 def test_a_real_page_brushing_is_believed_by_the_shipped_anti_cheat(browser, live_server_factory) -> None:
     """The page's clock, batching and gap filling, in Chromium, against the shipped plausibility
-    thresholds (the other tests relax them): brushing along the ink, every round is credited."""
+    thresholds (the other tests relax them): brushing along the ink, every round is credited.
+
+    Recognition is switched off (no probability reaches 1.01) so that the whole drag is judged:
+    with it on, the classifier sometimes named the drawing after 9 points and the page's later
+    points were (rightly) refused, which left too little input for this test to mean anything."""
     from tests.conftest import shipped_settings
 
-    server = live_server_factory(ROUND_TIMER_MS=60000,
+    server = live_server_factory(ROUND_TIMER_MS=60000, RECOGNITION_MIN_PROB=1.01,
                                  **shipped_settings("CLOCK_TOLERANCE_MS", "MAX_POINTER_SPEED"))
     context, page, errors = open_game(browser, server)
     st = stimulus(page)
@@ -84,7 +88,7 @@ def test_a_real_page_brushing_is_believed_by_the_shipped_anti_cheat(browser, liv
     stored = stored_round(server, page.evaluate("window.__da.roundId()"))
     assert stored["n_points"] > 20
     assert stored["credited"] and stored["flag_reason"] is None, stored["flag_reason"]
-    assert stored["status"] != "recognized" or stored["points"] >= 10
+    assert stored["status"] == "active"  # still running: nothing ended or refused the round
     assert errors == []
     context.close()
 
