@@ -1,10 +1,15 @@
 """Train the one-shot CFGDM: ``python -m models.train_cfgdm`` (or ``accelerate launch -m ...``).
 
 Accelerate places the model on one CPU, one GPU or several. Training draws random one-shot
-episodes (exemplar and target: different drawings of one training category), checkpoints every
-``--checkpoint-every`` steps into ``OUT/checkpoints`` and resumes from the latest one when
-re-run, logs the loss to ``OUT/loss.csv``, and finally saves the UNet (safetensors) with a JSON
-naming the held-out categories, steps and seed, plus a loss curve and a samples grid.
+episodes from a pool of stroke-augmented views of every training drawing
+(`stroke_augment.render_views`; the exemplar and target are different drawings of one training
+category, or with ``--p-same`` two views of one drawing), weights the loss by Min-SNR-γ and
+keeps an exponential moving average (EMA) of the weights, which is what gets saved. It
+checkpoints every ``--checkpoint-every`` steps into ``OUT/checkpoints`` (with the EMA weights
+as a loadable folder ``ema/``, so a run can be evaluated while it trains) and resumes from the
+latest one when re-run, stops cleanly at ``--max-minutes``, logs the loss to ``OUT/loss.csv``,
+and finally saves the EMA UNet (safetensors) with a JSON naming the held-out categories, the
+settings and the seed, plus a loss curve and a samples grid.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import torch
 from accelerate import Accelerator
 from tqdm import tqdm
 
+from diffusers.training_utils import EMAModel
+
 from .cfgdm import OneShotCFGDM, small_unet, to_model_space, training_loss
 from .oneshot_data import DEFAULT_STROKES, EpisodeSampler, load_strokes_folder, split_categories
+from .stroke_augment import render_views
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,6 +41,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--channels", default="16,32,64")
+    p.add_argument("--layers-per-block", type=int, default=1)
+    p.add_argument("--attention-levels", type=int, default=0,
+                   help="self-attention in this many lowest-resolution levels (the middle block always has it)")
+    p.add_argument("--beta-schedule", default="linear", choices=["linear", "squaredcos_cap_v2"])
+    p.add_argument("--views", type=int, default=1,
+                   help="renderings per drawing: the drawing itself plus views-1 stroke-augmented ones")
+    p.add_argument("--p-same", type=float, default=0.0,
+                   help="chance that the target is another view of the exemplar's own drawing")
+    p.add_argument("--snr-gamma", type=float, default=None, help="Min-SNR-γ loss weighting (e.g. 5)")
+    p.add_argument("--ema-decay", type=float, default=None, help="keep and save an EMA of the weights (e.g. 0.999)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop (and save) after this much training time, even before --steps")
     p.add_argument("--test-categories", type=int, default=40)
     p.add_argument("--max-per-category", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=250)
@@ -56,14 +76,27 @@ def train(args: argparse.Namespace) -> Path:
 
     data = load_strokes_folder(args.data, args.max_per_category)
     train_cats, test_cats = split_categories(data.categories, args.test_categories, args.seed)
-    sampler = EpisodeSampler(data, train_cats, seed=args.seed)
+    views = None
+    if args.views > 1:
+        train_idx = np.flatnonzero(np.isin(data.labels, [data.categories.index(c) for c in train_cats]))
+        views = np.repeat(data.images[:, None], args.views, axis=1)  # held-out drawings: never used
+        views[train_idx] = render_views([data.strokes[i] for i in train_idx], args.views, args.seed,
+                                        progress=accelerator.is_local_main_process)
+    sampler = EpisodeSampler(data, train_cats, seed=args.seed, views=views, p_same=args.p_same)
     channels = tuple(int(c) for c in args.channels.split(","))
-    model = OneShotCFGDM(small_unet(channels))
+    model = OneShotCFGDM(small_unet(channels, args.layers_per_block, args.attention_levels),
+                         beta_schedule=args.beta_schedule)
     optimizer = torch.optim.AdamW(model.unet.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps,
                                                    pct_start=0.05)
     model.unet, optimizer, schedule = accelerator.prepare(model.unet, optimizer, schedule)
     accelerator.register_for_checkpointing(schedule)
+    ema = None
+    if args.ema_decay is not None:
+        ema = EMAModel(accelerator.unwrap_model(model.unet).parameters(), decay=args.ema_decay,
+                       use_ema_warmup=True, power=0.75)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
 
     start = 0
     latest = _latest_checkpoint(ckpt_dir)
@@ -80,39 +113,69 @@ def train(args: argparse.Namespace) -> Path:
     if start == 0:
         log.truncate(0)
         writer.writerow(["step", "loss"])
+    settings = {"data": str(args.data), "categories_total": len(data.categories), "n_drawings": int(len(data.images)),
+                "train_categories": train_cats, "test_categories": test_cats, "steps": args.steps,
+                "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "channels": list(channels),
+                "layers_per_block": args.layers_per_block, "attention_levels": args.attention_levels,
+                "views": args.views, "p_same": args.p_same, "snr_gamma": args.snr_gamma,
+                "ema_decay": args.ema_decay, "device": str(accelerator.device)}
     began = time.time()
+    done = start
     model.unet.train()
     for step in tqdm(range(start, args.steps), initial=start, total=args.steps, desc="cfgdm",
                      disable=not accelerator.is_local_main_process):
         targets, exemplars, _ = sampler.batch(args.batch_size)
         loss = training_loss(model, to_model_space(targets).to(accelerator.device),
-                             to_model_space(exemplars).to(accelerator.device), generator)
+                             to_model_space(exemplars).to(accelerator.device), generator, args.snr_gamma)
         accelerator.backward(loss)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
+        if ema is not None:
+            ema.step(accelerator.unwrap_model(model.unet).parameters())
         writer.writerow([step + 1, f"{loss.item():.5f}"])
-        if (step + 1) % args.checkpoint_every == 0 and step + 1 < args.steps:
+        done = step + 1
+        out_of_time = args.max_minutes is not None and time.time() - began > 60 * args.max_minutes
+        if (done % args.checkpoint_every == 0 or out_of_time) and done < args.steps:
             log.flush()
-            path = ckpt_dir / f"step-{step + 1}"
+            path = ckpt_dir / f"step-{done}"
             accelerator.save_state(str(path))
-            (path / "progress.json").write_text(json.dumps({"step": step + 1}))
+            (path / "progress.json").write_text(json.dumps({"step": done}))
+            if accelerator.is_main_process:
+                _save_ema(model, accelerator, ema, path / "ema", {**settings, "steps_done": done})
+        if out_of_time:
+            accelerator.print(f"--max-minutes reached: stopping at step {done} of {args.steps}")
+            break
     log.close()
 
-    model.unet = accelerator.unwrap_model(model.unet).eval()
     if accelerator.is_main_process:
         losses = np.loadtxt(log_path, delimiter=",", skiprows=1, ndmin=2)
-        model.save_pretrained(out, meta={
-            "data": str(args.data), "categories_total": len(data.categories), "n_drawings": int(len(data.images)),
-            "train_categories": train_cats, "test_categories": test_cats, "steps": args.steps,
-            "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "channels": list(channels),
+        _save_ema(model, accelerator, ema, out, {
+            **settings, "steps_done": done,
             "final_loss_mean_last_100": float(losses[-100:, 1].mean()),
-            "train_seconds_this_run": round(time.time() - began, 1), "device": str(accelerator.device),
-        })
+            "train_seconds_this_run": round(time.time() - began, 1)})
+        model.unet = accelerator.unwrap_model(model.unet).eval()
+        if ema is not None:
+            ema.copy_to(model.unet.parameters())
         write_figures(model, data, test_cats, out, losses, args.seed)
-        for old in sorted(ckpt_dir.glob("step-*")):
-            shutil.rmtree(old)
+        if done >= args.steps:
+            for old in sorted(ckpt_dir.glob("step-*")):
+                shutil.rmtree(old)
     return out
+
+
+def _save_ema(model: OneShotCFGDM, accelerator: Accelerator, ema: EMAModel | None, folder: Path,
+              meta: dict) -> None:
+    """Save the EMA weights (or the raw ones without EMA) as a loadable folder; training weights
+    are left as they were."""
+    unet = accelerator.unwrap_model(model.unet)
+    if ema is not None:
+        ema.store(unet.parameters())
+        ema.copy_to(unet.parameters())
+    OneShotCFGDM(unet, model.scheduler.config.num_train_timesteps, model.meta,
+                 model.scheduler.config.beta_schedule).save_pretrained(folder, meta={**meta, "ema": ema is not None})
+    if ema is not None:
+        ema.restore(unet.parameters())
 
 
 def write_figures(model: OneShotCFGDM, data, test_cats: list[str], out: Path, losses: np.ndarray, seed: int) -> None:
@@ -139,7 +202,8 @@ def write_figures(model: OneShotCFGDM, data, test_cats: list[str], out: Path, lo
     exemplars = data.images[picks]
     gammas = [0.0, 1.0, 2.0, 4.0]
     samples = [model.sample(exemplars, gamma=g, steps=25, seed=seed) for g in gammas]
-    fig, axes = plt.subplots(len(picks), len(gammas) + 1, figsize=(1.3 * (len(gammas) + 1), 1.3 * len(picks)))
+    fig, axes = plt.subplots(len(picks), len(gammas) + 1, figsize=(1.3 * (len(gammas) + 1), 1.3 * len(picks)),
+                             squeeze=False)
     for r in range(len(picks)):
         axes[r, 0].imshow(exemplars[r], cmap="gray")
         axes[r, 0].set_ylabel(test_cats[r][:12], fontsize=7)
