@@ -101,3 +101,53 @@ def test_an_unreadable_limit_stops_the_app_at_start(tmp_path):
 
     with pytest.raises(RuntimeError, match="DA_LIMIT_BATCHES='lots' is not a rate limit"):
         make_test_app(f"sqlite:///{tmp_path / 'l.sqlite3'}", tmp_path, LIMIT_BATCHES="lots")
+
+
+def test_memory_store_counts_without_starting_a_thread_per_request(make_game_app, monkeypatch):
+    """`limits`' memory store started a timer thread for nearly every limited request (~0.3 ms
+    of CPU each, plus waiting for the thread to run); webapp/ratelimit_storage.py sweeps inline."""
+    import threading
+    import time
+
+    from webapp.extensions import limiter
+    from webapp.ratelimit_storage import InlineSweepMemoryStorage
+
+    app = make_game_app(RATELIMIT_STORAGE_URI="memory://", LIMIT_BATCHES="4/minute")
+    client = consented_client(app)
+    round_id, _ = start(client)
+    url = f"/api/rounds/{round_id}/points"
+    assert client.post(url, json={"start_index": 0, "points": [[1.0, 1.0, 10.0]]}).status_code == 200
+    assert isinstance(limiter.storage, InlineSweepMemoryStorage)
+    started = []
+    original = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), original(self)))
+    codes = []
+    for i in range(1, 4):
+        time.sleep(0.02)  # longer than the old timer's 10 ms: it would have run out each time
+        codes.append(client.post(url, json={"start_index": i, "points": [[1.0 + i, 1.0, 10.0 * i]]}).status_code)
+    assert codes == [200, 200, 200] and started == []
+    assert client.post(url, json={"start_index": 4, "points": [[9.0, 1.0, 90.0]]}).status_code == 429
+
+
+def test_memory_store_frees_expired_counters(monkeypatch):
+    import time
+
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+    from webapp import ratelimit_storage
+
+    storage = storage_from_string("memory://")
+    assert isinstance(storage, ratelimit_storage.InlineSweepMemoryStorage)
+    fixed, moving = FixedWindowRateLimiter(storage), MovingWindowRateLimiter(storage)
+    second = parse("1/second")
+    assert fixed.hit(second, "a") and not fixed.hit(second, "a")
+    assert moving.hit(second, "b") and not moving.hit(second, "b")
+    assert storage.storage and storage.events
+    time.sleep(1.05)
+    monkeypatch.setattr(ratelimit_storage, "SWEEP_INTERVAL_S", 0.0)
+    storage._next_sweep = 0.0
+    assert fixed.hit(second, "c")  # any increment runs the due sweep
+    assert set(storage.storage) == {second.key_for("c")} and not storage.events.get(second.key_for("b"))
+    assert fixed.hit(second, "a")  # the expired window counts from zero again
