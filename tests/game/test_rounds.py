@@ -155,3 +155,20 @@ def test_a_guess_bearing_batch_costs_few_sql_statements(game_app):
     assert answer.status_code == 200 and answer.json["status"] == "active"
     assert answer.json["n_points"] == 10 and answer.json["guess"]["n_points"] == 10
     assert len(statements) <= MAX_STATEMENTS_PER_BATCH[dialect], "\n".join(statements)
+
+
+def test_batches_do_not_resend_an_unchanged_session_cookie(game_app):
+    """webapp/session_cookie.py: signing and sending the same cookie again on every batch was
+    CPU for nothing; the page, /api/me and round starts still refresh the cookie's expiry."""
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    batch = client.post(f"/api/rounds/{round_id}/points",
+                        json={"start_index": 0, "points": [[1.0, 1.0, 10.0]]})
+    assert batch.status_code == 200 and "Set-Cookie" not in batch.headers
+    assert "Set-Cookie" in client.get("/api/me").headers
+    assert "Set-Cookie" in client.post("/api/rounds", json={"round_id": str(uuid.uuid4())}).headers
+    # a first batch from a client without a session is refused (403) and sets nothing either
+    stranger = game_app.test_client()
+    refused = stranger.post(f"/api/rounds/{round_id}/points",
+                            json={"start_index": 1, "points": [[2.0, 2.0, 20.0]]})
+    assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
