@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -191,12 +191,24 @@ def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
     return _load_round(player.id, round_id, lock)
 
 
+# The statements every batch runs, built once (bound parameters by name): building a statement
+# costs more CPU than SQLAlchemy's cached compilation of it. `_core` runs the Core ones.
+_ROUND = Round.__table__
+_SELECT_ROUND = select(Round).where(Round.id == bindparam("round_id"))
+_LOCK_ROUND = _SELECT_ROUND.with_for_update()
+_LOCK_ROUND_WITH_TOTALS = (select(Round, Player.total_score, Player.best_round)
+                           .join(Player, Player.id == Round.player_id)
+                           .where(Round.id == bindparam("round_id")).with_for_update(of=Round))
+_STORE_COUNTS = (update(_ROUND).where(_ROUND.c.id == bindparam("round_id"))
+                 .values(n_points=bindparam("n_points"), path_px=bindparam("path_px")))
+_INSERT_POINTS = insert(BrushPoint.__table__)
+_INSERT_GUESS = insert(Guess.__table__)
+
+
 def _load_round(player_id: int, round_id: str, lock: bool) -> Round:
-    query = select(Round).where(Round.id == round_id)
     if lock:
         begin_write()
-        query = query.with_for_update()
-    rnd = db.session.scalar(query)
+    rnd = db.session.scalar(_LOCK_ROUND if lock else _SELECT_ROUND, {"round_id": round_id})
     _check_owner(rnd, player_id)
     return rnd
 
@@ -402,7 +414,7 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> dict[s
     question = None
     if new:
         # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
-        _core(insert(BrushPoint.__table__), [
+        _core(_INSERT_POINTS, [
             {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
             for i, (x, y, t) in enumerate(new)])
         _store_counts(rnd, stored + len(new),
@@ -427,8 +439,7 @@ def _core(statement: Any, params: Any = None) -> Any:
 def _store_counts(rnd: Round, n_points: int, path_px: float) -> None:
     """One UPDATE of the round's point count and pointer path, and the loaded object told the
     stored values (`set_committed_value`: not marked changed, so no second UPDATE at commit)."""
-    _core(update(Round.__table__).where(Round.__table__.c.id == rnd.id)
-          .values(n_points=n_points, path_px=path_px))
+    _core(_STORE_COUNTS, {"round_id": rnd.id, "n_points": n_points, "path_px": path_px})
     set_committed_value(rnd, "n_points", n_points)
     set_committed_value(rnd, "path_px", path_px)
 
@@ -484,10 +495,7 @@ def _lock_round_with_totals(player_id: int, round_id: str) -> tuple[Round, tuple
     """`load_round` with ``lock``, and the player's ``(total_score, best_round)`` in the same
     statement (the page's answer shows them)."""
     begin_write()
-    row = db.session.execute(
-        select(Round, Player.total_score, Player.best_round)
-        .join(Player, Player.id == Round.player_id)
-        .where(Round.id == round_id).with_for_update(of=Round)).one_or_none()
+    row = db.session.execute(_LOCK_ROUND_WITH_TOTALS, {"round_id": round_id}).one_or_none()
     _check_owner(None if row is None else row[0], player_id)
     rnd, total_score, best_round = row
     return rnd, (total_score, best_round)
@@ -512,9 +520,9 @@ def _guess(player_id: int, q: _Question) -> dict[str, Any]:
         db.session.commit()
         return round_state(rnd)
     n_points = q.n_before + len(q.new)
-    _core(insert(Guess.__table__).values(
-        round_id=rnd.id, n_points=n_points, server_ms=elapsed, client_t_ms=q.new[-1][2],
-        top5=top5, correct=correct, model_version=service.version))
+    _core(_INSERT_GUESS, {"round_id": rnd.id, "n_points": n_points, "server_ms": elapsed,
+                          "client_t_ms": q.new[-1][2], "top5": top5, "correct": correct,
+                          "model_version": service.version})
     if correct:
         _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
         db.session.commit()
