@@ -63,12 +63,13 @@ def _views() -> dict[int, StimulusView]:
 
 def stimulus_view(stimulus_id: int, loaded: Stimulus | None = None) -> StimulusView:
     """The stimulus, read and decoded once per process: every batch of every round needs its
-    size and pixels, and re-reading the row (with its PNG) cost a query and a decode per batch.
+    size and pixels, and reading the row (PNG included) cost two queries per batch.
 
-    Caching is safe because a stored stimulus never changes: imports only add rows (keys already
-    in a set are skipped), nothing in the app updates one, and rounds keep their stimuli from
-    being deleted (``ondelete="RESTRICT"``). ``loaded`` saves the read when the caller already
-    has the row.
+    The cache is never invalidated because a stored stimulus never changes: imports only add
+    rows (keys already in a set are skipped), nothing in the app updates or deletes one, and
+    rounds keep theirs from being deleted (``ondelete="RESTRICT"``). Whoever edits stimulus
+    rows by hand in the database restarts the server afterwards. ``loaded`` saves the read when
+    the caller already has the row.
     """
     views = _views()
     view = views.get(stimulus_id)
