@@ -199,11 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     batches = 20 if args.quick else args.batches
 
-    import logging
-
     from models.classifier import load_classifier
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     classifier = load_classifier(device="cpu")
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results: dict[str, Any] = {}
