@@ -7,7 +7,6 @@ from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
-from . import ratelimit_storage  # noqa: F401  (registers memory://)
 from .addresses import client_address
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -24,8 +23,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 # Rate limits: storage comes from RATELIMIT_STORAGE_URI (memory:// for one process; a shared
 # store such as redis:// when several gunicorn workers must count together). Routes opt in with
-# @limiter.limit(...); there are no default limits. memory:// is webapp/ratelimit_storage.py's
-# store (registered by importing it): the same counts, without a thread started per request.
+# @limiter.limit(...); there are no default limits.
 limiter = Limiter(key_func=client_address)
 # Security headers and cookie flags (configured in webapp/security_headers.py).
 talisman = Talisman()
