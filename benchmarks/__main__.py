@@ -1,7 +1,8 @@
 """``python -m benchmarks [name ...] [--quick]``: run the benchmarks (all by default).
 
-``python -m benchmarks load ...`` and ``python -m benchmarks chaos ...`` start the real server
-and take their own options (``--help``); they are not part of the default run.
+``python -m benchmarks load ...`` and ``python -m benchmarks chaos ...`` start the real server,
+``python -m benchmarks batch_cpu ...`` measures the server's CPU per batch in process; they take
+their own options (``--help``) and are not part of the default run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 import torch
 
 BENCHMARKS = ("maps", "attribution", "guessing", "reliability")
-#: benchmarks that start the game server and parse their own arguments
-SERVER_BENCHMARKS = ("load", "chaos")
+#: benchmarks of the game server that parse their own arguments
+SERVER_BENCHMARKS = ("load", "chaos", "batch_cpu")
 
 
 def main(argv: list[str] | None = None) -> int:

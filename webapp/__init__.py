@@ -15,6 +15,7 @@ from . import config as config_module
 from .addresses import install_proxy_fix
 from .extensions import csrf, db, limiter, migrate
 from .security_headers import install_security_headers
+from .session_cookie import install_session_cookie
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_settings(app)
     install_proxy_fix(app)
     install_security_headers(app)
+    install_session_cookie(app)
 
     from .database import configure_engine_events
     with app.app_context():

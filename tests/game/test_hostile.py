@@ -27,6 +27,21 @@ def test_deeply_nested_json_is_a_400(game_app):
         assert "nested too deeply" in answer.get_json()["error"]
 
 
+def test_unpaired_surrogates_are_a_400_and_paired_ones_are_text(game_app):
+    """An escaped lone surrogate is not text (no column can store it); `json_body` refuses it,
+    escaped as ``\\ud800`` in any string, while a paired escape (an emoji) is ordinary text."""
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    for url, body in (("/api/me", b'{"pseudonym": "Zed\\ud800"}'),
+                      (f"/api/rounds/{round_id}/points",
+                       b'{"start_index": 0, "points": [], "note": "\\udfff"}')):
+        answer = client.post(url, data=body, content_type="application/json")
+        assert answer.status_code == 400 and "surrogate" in answer.get_json()["error"], url
+    emoji = client.post("/api/me", data=b'{"pseudonym": "Zed \\ud83d\\ude00"}',
+                        content_type="application/json")
+    assert emoji.status_code == 200 and emoji.get_json()["pseudonym"] == "Zed \U0001F600"
+
+
 @pytest.mark.parametrize("stimulus_id", ["99999999999999999999999", "2147483648", "9223372036854775808", "0"])
 def test_out_of_range_stimulus_ids_are_404(game_app, stimulus_id):
     """Today: 500 on SQLite for the first, 500 on PostgreSQL for 2^31."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from tests.game.anticheat_helpers import FakeClock
@@ -121,3 +122,53 @@ def test_leaderboard_ranks_by_total(game_app):
     assert [e["rank"] for e in entries] == [1, 2]
     assert entries[0]["total_score"] > 0 and entries[1]["pseudonym"] == "<b>Zed</b>"
     assert entries[1]["total_score"] == 0
+
+
+#: SQL statements one ordinary guess-bearing batch (an active round, its mask cached by this
+#: process, not recognised) may cost. Before issue 7's CPU work it took 15 on SQLite and 13 on
+#: PostgreSQL (the player read three times, the stimulus with its PNG twice, the round three
+#: times, the last guess re-read); every statement is driver and SQLAlchemy work on the one
+#: worker's CPU. SQLite adds its two ``BEGIN IMMEDIATE``s (`database.begin_write`).
+MAX_STATEMENTS_PER_BATCH = {"sqlite": 8, "postgresql": 6}
+
+
+def test_a_guess_bearing_batch_costs_few_sql_statements(game_app):
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    url = f"/api/rounds/{round_id}/points"
+    # Along the empty top border (Quick, Draw! bitmaps are padded): the round stays active.
+    points = [[x + 0.5, 0.5, 100.0 + 10 * x] for x in range(10)]
+    assert client.post(url, json={"start_index": 0, "points": points[:5]}).status_code == 200
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001 - SQLAlchemy event signature
+        statements.append(" ".join(statement.split())[:120])
+
+    with game_app.app_context():
+        engine = db.engine
+    dialect = engine.dialect.name
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = client.post(url, json={"start_index": 5, "points": points[5:]})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert answer.status_code == 200 and answer.json["status"] == "active"
+    assert answer.json["n_points"] == 10 and answer.json["guess"]["n_points"] == 10
+    assert len(statements) <= MAX_STATEMENTS_PER_BATCH[dialect], "\n".join(statements)
+
+
+def test_batches_do_not_resend_an_unchanged_session_cookie(game_app):
+    """webapp/session_cookie.py: signing and sending the same cookie again on every batch was
+    CPU for nothing; the page, /api/me and round starts still refresh the cookie's expiry."""
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    batch = client.post(f"/api/rounds/{round_id}/points",
+                        json={"start_index": 0, "points": [[1.0, 1.0, 10.0]]})
+    assert batch.status_code == 200 and "Set-Cookie" not in batch.headers
+    assert "Set-Cookie" in client.get("/api/me").headers
+    assert "Set-Cookie" in client.post("/api/rounds", json={"round_id": str(uuid.uuid4())}).headers
+    # a first batch from a client without a session is refused (403) and sets nothing either
+    stranger = game_app.test_client()
+    refused = stranger.post(f"/api/rounds/{round_id}/points",
+                            json={"start_index": 1, "points": [[2.0, 2.0, 20.0]]})
+    assert refused.status_code == 403 and "Set-Cookie" not in refused.headers

@@ -31,12 +31,14 @@ def json_body() -> dict[str, Any]:
         raise ServiceError("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ServiceError("request body must be a JSON object")
-    try:
-        # "\ud800" escapes decode to unpaired surrogates, which are not text: no database
-        # column can store them.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ServiceError("request body must be valid JSON text (unpaired surrogate)") from None
+    # "\ud800" escapes decode to unpaired surrogates, which are not text: no database column
+    # can store them. Only a \u escape can make one (the strict UTF-8 decode above refuses
+    # encoded surrogates), so bodies without one (every brush-point batch) skip re-encoding.
+    if b"\\u" in raw:
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ServiceError("request body must be valid JSON text (unpaired surrogate)") from None
     return data
 
 

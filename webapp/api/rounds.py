@@ -44,8 +44,7 @@ def get_round(round_id: str):
 @limits.batches_per_player
 @limits.batches_per_address
 def post_points(round_id: str):
-    rnd = service.add_points(_me(), round_id, json_body())
-    return jsonify(service.round_state(rnd))
+    return jsonify(service.add_points(_me(), round_id, json_body()))
 
 
 @bp.post("/rounds/<round_id>/end")

@@ -7,6 +7,11 @@ length and reads every point back from the database. Since the brush mask is a u
 after ``n + k`` points. This module keeps, per process, the latest mask of each round in a
 small LRU cache; when it is missing (another worker served the last batch, a restart, eviction)
 or stale, the mask is rebuilt from the stored points, so the cache only ever saves work.
+
+Each entry also keeps the round's last stored point, which the anti-cheat compares the next
+batch with (`services.plausibility`): a process that served the previous batch need not read
+it back. Stored points never change (a batch is appended by index, never rewritten), so an
+entry for exactly ``n`` points stays true for as long as the round has ``n`` points.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from models import render
 from ..extensions import db
 from ..models import BrushPoint
 
+Point = tuple[float, float, float]
+
 #: bytes of masks kept per process (a 28x28 mask is 784 bytes, a 256x256 one 64 KiB)
 CACHE_BYTES = 32 * 1024 * 1024
 
 
 class MaskCache:
-    """Thread-safe LRU of ``round_id -> (number of points, mask)``, bounded in bytes.
+    """Thread-safe LRU of ``round_id -> (number of points, mask, last point)``, bounded in bytes.
 
     Cached masks are never modified: extending one makes a copy, so a reader can keep using
     the array it got while another thread stores a newer one.
@@ -37,7 +44,7 @@ class MaskCache:
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._items: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[int, np.ndarray, Point | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, round_id: str, n_points: int) -> np.ndarray | None:
@@ -49,7 +56,14 @@ class MaskCache:
             self._items.move_to_end(round_id)
             return item[1]
 
-    def put(self, round_id: str, n_points: int, mask: np.ndarray) -> None:
+    def last_point(self, round_id: str, n_points: int) -> Point | None:
+        """The round's point ``n_points - 1`` if the cached entry is for exactly ``n_points``."""
+        with self._lock:
+            item = self._items.get(round_id)
+            return item[2] if item is not None and item[0] == n_points else None
+
+    def put(self, round_id: str, n_points: int, mask: np.ndarray,
+            last_point: Point | None = None) -> None:
         mask.setflags(write=False)
         with self._lock:
             old = self._items.pop(round_id, None)
@@ -57,15 +71,23 @@ class MaskCache:
                 if old[0] > n_points:  # a newer mask is already here: keep it
                     self._items[round_id] = old
                     return
+                if old[0] == n_points and last_point is None:
+                    last_point = old[2]
                 self._bytes -= old[1].nbytes
-            self._items[round_id] = (n_points, mask)
+            self._items[round_id] = (n_points, mask, last_point)
             self._bytes += mask.nbytes
             while self._bytes > self._max_bytes and len(self._items) > 1:
-                _, (_, evicted) = self._items.popitem(last=False)
+                _, (_, evicted, _) = self._items.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
 
 _masks = MaskCache()
+
+
+def cached_last_point(round_id: str, n_points: int) -> Point | None:
+    """The round's last stored point (index ``n_points - 1``) when this process has it, else
+    None (the caller reads it from the database)."""
+    return _masks.last_point(round_id, n_points)
 
 
 def round_mask(round_id: str, width: int, height: int, radius: float, n_before: int,
@@ -84,5 +106,6 @@ def round_mask(round_id: str, width: int, height: int, radius: float, n_before: 
                                     .order_by(BrushPoint.idx)).all()
         base = render.brush_mask(stored, width, height, radius)
     mask = render.paint(base.copy(), new_points, radius)
-    _masks.put(round_id, n_before + len(new_points), mask)
+    last = tuple(new_points[-1][:3]) if new_points and len(new_points[-1]) >= 3 else None
+    _masks.put(round_id, n_before + len(new_points), mask, last)
     return mask

@@ -9,6 +9,15 @@ the server's: from the round's creation to now.
 Concurrency: every writer starts with `database.begin_write` (SQLite's write lock up front) and
 locks the round row (PostgreSQL); a round id posted twice at once is settled by its primary key;
 player counters are updated in SQL (``x = x + 1``), never read-modify-written in Python.
+
+Cost: one gunicorn worker serves every batch of every player, so a batch's CPU time bounds how
+many players one process can keep under the latency target (README, *Under load*). An ordinary
+guess-bearing batch is six statements (plus SQLite's two ``BEGIN IMMEDIATE``): the player, then
+lock the round, insert the points, update the round, commit; then lock the round (with the
+player's totals), insert the guess, commit. What never changes is read once per process (the
+stimulus, `services.stimuli.stimulus_view`), what this process just wrote is not read back (the
+last point and the mask, `services.reveal`; the answer is built from the values in hand), and
+`tests/game/test_rounds.py` keeps the count from creeping back up.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import render
 
@@ -32,10 +42,10 @@ from . import admission, expiry, plausibility
 from .clock import ms_between, round_elapsed_ms, server_now
 from .errors import ServiceError
 from .guessing import get_guess_service
-from .reveal import round_mask
+from .reveal import cached_last_point, round_mask
 from .sampling import choose_stimulus, pool_set_ids, study_stimulus_ids
 from .scoring import is_recognised, round_points
-from .stimuli import stimulus_pixels
+from .stimuli import stimulus_view
 
 ENDED = ("recognized", "timeout", "skipped", "abandoned")
 #: the page's timer may fire slightly before the server's; `timeout` ends this close are fine
@@ -177,31 +187,66 @@ def _owned(rnd: Round, player: Player) -> Round:
 def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
     """The player's round; with ``lock``, in a new write transaction (`begin_write`) and
     row-locked until it ends, for callers that are going to change the round."""
-    player_id = player.id  # read before `begin_write` expires the player (no reload needed)
-    query = select(Round).where(Round.id == round_id)
+    # Read before `begin_write` expires the player (no reload needed).
+    return _load_round(player.id, round_id, lock)
+
+
+# The statements every batch runs, built once (bound parameters by name): building a statement
+# costs more CPU than SQLAlchemy's cached compilation of it. `_core` runs the Core ones.
+_ROUND = Round.__table__
+_SELECT_ROUND = select(Round).where(Round.id == bindparam("round_id"))
+_LOCK_ROUND = _SELECT_ROUND.with_for_update()
+_LOCK_ROUND_WITH_TOTALS = (select(Round, Player.total_score, Player.best_round)
+                           .join(Player, Player.id == Round.player_id)
+                           .where(Round.id == bindparam("round_id")).with_for_update(of=Round))
+_STORE_COUNTS = (update(_ROUND).where(_ROUND.c.id == bindparam("round_id"))
+                 .values(n_points=bindparam("n_points"), path_px=bindparam("path_px")))
+_INSERT_POINTS = insert(BrushPoint.__table__)
+_INSERT_GUESS = insert(Guess.__table__)
+
+
+def _load_round(player_id: int, round_id: str, lock: bool) -> Round:
     if lock:
         begin_write()
-        query = query.with_for_update()
-    rnd = db.session.scalar(query)
+    rnd = db.session.scalar(_LOCK_ROUND if lock else _SELECT_ROUND, {"round_id": round_id})
+    _check_owner(rnd, player_id)
+    return rnd
+
+
+def _check_owner(rnd: Round | None, player_id: int) -> None:
     if rnd is None:
         raise ServiceError("unknown round", status=404)
     if rnd.player_id != player_id:
         raise ServiceError("this round belongs to someone else", status=403)
-    return rnd
 
 
-def round_state(rnd: Round) -> dict[str, Any]:
-    """The round as the page sees it (docs/API.md)."""
+#: `round_state`'s default: read the round's latest guess from the database
+LATEST_GUESS: Any = object()
+
+
+def round_state(rnd: Round, guess: Mapping[str, Any] | None = LATEST_GUESS,
+                totals: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The round as the page sees it (docs/API.md).
+
+    A caller that already holds the round's latest guess (``{"top5", "correct", "n_points"}``,
+    or None for none) and the player's ``(total_score, best_round)`` passes them, which saves
+    reading them back; by default both are read.
+    """
     settings = rnd.settings
-    stim = rnd.stimulus
-    last = db.session.scalar(select(Guess).where(Guess.round_id == rnd.id)
-                             .order_by(Guess.id.desc()).limit(1))
+    stim = stimulus_view(rnd.stimulus_id)
+    if guess is LATEST_GUESS:
+        last = db.session.scalar(select(Guess).where(Guess.round_id == rnd.id)
+                                 .order_by(Guess.id.desc()).limit(1))
+        guess = (None if last is None else
+                 {"top5": last.top5, "correct": last.correct, "n_points": last.n_points})
+    if totals is None:
+        player = rnd.player
+        totals = (player.total_score, player.best_round)
     if rnd.status == "active":
         elapsed = elapsed_ms(rnd)
         remaining = max(0, settings["timer_ms"] - elapsed)
     else:
         elapsed, remaining = rnd.duration_ms or 0, 0
-    player = rnd.player
     return {
         "round_id": rnd.id, "status": rnd.status, "category": rnd.category,
         "stimulus": {"id": stim.id, "key": stim.key, "category": stim.category,
@@ -213,10 +258,9 @@ def round_state(rnd: Round) -> dict[str, Any]:
                      "max_points_per_round": current_app.config["MAX_POINTS_PER_ROUND"]},
         "n_points": rnd.n_points, "elapsed_ms": elapsed, "remaining_ms": remaining,
         "duration_ms": rnd.duration_ms,
-        "guess": (None if last is None else
-                  {"top5": last.top5, "correct": last.correct, "n_points": last.n_points}),
+        "guess": None if guess is None else dict(guess),
         "points": rnd.points, "credited": rnd.credited,
-        "total_score": player.total_score, "best_round": player.best_round,
+        "total_score": totals[0], "best_round": totals[1],
         "model_version": rnd.model_version,
     }
 
@@ -317,15 +361,21 @@ def _batch_end(payload: dict[str, Any]) -> str | None:
 
 
 def _last_point(rnd: Round) -> tuple[float, float, float] | None:
+    """The round's last stored point: from this process' mask cache when it served the previous
+    batch, else one read by its index."""
     if rnd.n_points == 0:
         return None
+    cached = cached_last_point(rnd.id, rnd.n_points)
+    if cached is not None:
+        return cached
     row = db.session.execute(select(BrushPoint.x, BrushPoint.y, BrushPoint.t_ms).where(
         BrushPoint.round_id == rnd.id, BrushPoint.idx == rnd.n_points - 1)).one_or_none()
     return None if row is None else tuple(row)
 
 
-def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
+def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Append a batch, then (if the round is still on) guess and decide. Idempotent by index.
+    Returns the round's state as the page sees it (`round_state`).
 
     Every new point is checked against the server's clock first (services/plausibility.py): a
     batch a hand could not have drawn by the time it arrived leaves the round uncredited.
@@ -339,8 +389,10 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
     # Arrival time, taken before waiting for the round's lock: time a batch spends queued behind
     # other requests is the server's, not the player's.
     now = server_now()
-    rnd = load_round(player, round_id, lock=True)
-    start, points = parse_points(payload, rnd.stimulus.width, rnd.stimulus.height)
+    player_id = player.id  # read before the commits below expire the player
+    rnd = _load_round(player_id, round_id, lock=True)
+    stimulus = stimulus_view(rnd.stimulus_id)
+    start, points = parse_points(payload, stimulus.width, stimulus.height)
     end = _batch_end(payload)
     stored = rnd.n_points
     if start > stored:
@@ -362,19 +414,34 @@ def add_points(player: Player, round_id: str, payload: dict[str, Any]) -> Round:
     question = None
     if new:
         # One executemany, not one ORM object per point (the unit of work cost ~4 ms per batch).
-        db.session.execute(insert(BrushPoint), [
+        _core(_INSERT_POINTS, [
             {"round_id": rnd.id, "idx": stored + i, "x": x, "y": y, "t_ms": t, "received_at": now}
             for i, (x, y, t) in enumerate(new)])
-        rnd.n_points = stored + len(new)
-        rnd.path_px = (rnd.path_px or 0.0) + plausibility.path_length(new, previous)
+        _store_counts(rnd, stored + len(new),
+                      (rnd.path_px or 0.0) + plausibility.path_length(new, previous))
         if rnd.status == "active" and end is None:
             question = _Question.of(rnd, stored, new)
     if end == "skip" and rnd.status == "active":
         _finish(rnd, "skipped", server_ms)
     db.session.commit()
     if question is not None:
-        _guess(player, question)
-    return rnd
+        return _guess(player_id, question)
+    return round_state(rnd)
+
+
+def _core(statement: Any, params: Any = None) -> Any:
+    """Run a Core statement on the session's transaction. The hot path's writes go this way:
+    the ORM's unit of work and bulk layer (flush bookkeeping, RETURNING of new ids) cost more
+    CPU per batch than the SQL itself. Rows written so are never ORM objects of this session."""
+    return db.session.connection().execute(statement, params)
+
+
+def _store_counts(rnd: Round, n_points: int, path_px: float) -> None:
+    """One UPDATE of the round's point count and pointer path, and the loaded object told the
+    stored values (`set_committed_value`: not marked changed, so no second UPDATE at commit)."""
+    _core(_STORE_COUNTS, {"round_id": rnd.id, "n_points": n_points, "path_px": path_px})
+    set_committed_value(rnd, "n_points", n_points)
+    set_committed_value(rnd, "path_px", path_px)
 
 
 def _late_points_kept(rnd: Round, new: list[tuple[float, float, float]],
@@ -413,17 +480,30 @@ class _Question:
     @classmethod
     def of(cls, rnd: Round, stored: int, new: list[tuple[float, float, float]]) -> "_Question":
         return cls(rnd.id, rnd.category, rnd.started_at, dict(rnd.settings),
-                   stimulus_pixels(rnd.stimulus), stored, new)
+                   stimulus_view(rnd.stimulus_id).pixels, stored, new)
 
 
 def revealed_image(rnd: Round) -> Any:
     """What the classifier sees: the stimulus where the stored brush points revealed it."""
-    mask = round_mask(rnd.id, rnd.stimulus.width, rnd.stimulus.height,
+    stimulus = stimulus_view(rnd.stimulus_id)
+    mask = round_mask(rnd.id, stimulus.width, stimulus.height,
                       rnd.settings["brush_radius_px"], rnd.n_points, [])
-    return render.reveal(stimulus_pixels(rnd.stimulus), mask)
+    return render.reveal(stimulus.pixels, mask)
 
 
-def _guess(player: Player, q: _Question) -> None:
+def _lock_round_with_totals(player_id: int, round_id: str) -> tuple[Round, tuple[int, int]]:
+    """`load_round` with ``lock``, and the player's ``(total_score, best_round)`` in the same
+    statement (the page's answer shows them)."""
+    begin_write()
+    row = db.session.execute(_LOCK_ROUND_WITH_TOTALS, {"round_id": round_id}).one_or_none()
+    _check_owner(None if row is None else row[0], player_id)
+    rnd, total_score, best_round = row
+    return rnd, (total_score, best_round)
+
+
+def _guess(player_id: int, q: _Question) -> dict[str, Any]:
+    """Guess on the round's revealed image with no transaction open, store the guess, and
+    return the round's state (built from the values in hand before the commit expires them)."""
     height, width = q.pixels.shape
     mask = round_mask(q.round_id, width, height, q.settings["brush_radius_px"], q.n_before, q.new)
     db.session.commit()  # end the read (if the mask was rebuilt): nothing is held while guessing
@@ -432,14 +512,21 @@ def _guess(player: Player, q: _Question) -> None:
     elapsed = ms_between(q.started_at, server_now())
     correct = is_recognised(top5[0]["label"], top5[0]["p"], q.category,
                             q.settings["recognition_min_prob"])
-    rnd = load_round(player, q.round_id, lock=True)
+    rnd, totals = _lock_round_with_totals(player_id, q.round_id)
     # A guess that finished after timer + grace ends the round here as a timeout (no round is
     # credited after its time); a concurrent request may also have ended it meanwhile.
     expire_if_due(rnd)
-    if rnd.status == "active":
-        db.session.add(Guess(round_id=rnd.id, n_points=q.n_before + len(q.new), server_ms=elapsed,
-                             client_t_ms=q.new[-1][2], top5=top5, correct=correct,
-                             model_version=service.version))
-        if correct:
-            _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
+    if rnd.status != "active":
+        db.session.commit()
+        return round_state(rnd)
+    n_points = q.n_before + len(q.new)
+    _core(_INSERT_GUESS, {"round_id": rnd.id, "n_points": n_points, "server_ms": elapsed,
+                          "client_t_ms": q.new[-1][2], "top5": top5, "correct": correct,
+                          "model_version": service.version})
+    if correct:
+        _finish(rnd, "recognized", elapsed, round_points(elapsed, q.settings["timer_ms"]))
+        db.session.commit()
+        return round_state(rnd)  # the player's totals changed: read them back
+    state = round_state(rnd, {"top5": top5, "correct": correct, "n_points": n_points}, totals)
     db.session.commit()
+    return state

@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from flask import current_app
 from PIL import Image
 from sqlalchemy import select
 
@@ -23,7 +25,8 @@ from ..extensions import db
 from ..models import Stimulus, StimulusSet
 from .errors import ServiceError
 
-__all__ = ["Drawing", "decode_png", "encode_png", "import_drawings", "read_drawings", "stimulus_pixels"]
+__all__ = ["Drawing", "decode_png", "encode_png", "import_drawings", "read_drawings", "stimulus_pixels",
+           "StimulusView", "stimulus_view"]
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -36,20 +39,60 @@ def decode_png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.uint8)
 
 
-_cache: dict[int, np.ndarray] = {}
-_cache_lock = threading.Lock()
+@dataclass(frozen=True)
+class StimulusView:
+    """What a live round needs of its stimulus: the small columns and the decoded pixels."""
+
+    id: int
+    key: str
+    category: str
+    width: int
+    height: int
+    #: uint8 ``[H, W]``, read-only
+    pixels: np.ndarray
+
+
+_views_lock = threading.Lock()
+
+
+def _views() -> dict[int, StimulusView]:
+    # Per app, which is per process in production; a test's fresh app (and database, whose
+    # ids may repeat with other drawings) starts with an empty cache.
+    return current_app.extensions.setdefault("stimulus_views", {})
+
+
+def stimulus_view(stimulus_id: int, loaded: Stimulus | None = None) -> StimulusView:
+    """The stimulus, read and decoded once per process: every batch of every round needs its
+    size and pixels, and reading the row (PNG included) cost two queries per batch.
+
+    The cache is never invalidated because a stored stimulus never changes: imports only add
+    rows (keys already in a set are skipped), nothing in the app updates or deletes one, and
+    rounds keep theirs from being deleted (``ondelete="RESTRICT"``). Whoever edits stimulus
+    rows by hand in the database restarts the server afterwards. ``loaded`` saves the read when
+    the caller already has the row.
+    """
+    views = _views()
+    view = views.get(stimulus_id)
+    if view is not None:
+        return view
+    if loaded is None:
+        row = db.session.execute(select(Stimulus.key, Stimulus.category, Stimulus.width,
+                                        Stimulus.height, Stimulus.image_png)
+                                 .where(Stimulus.id == stimulus_id)).one()
+        key, category, width, height, png = row
+    else:
+        key, category, width, height, png = (loaded.key, loaded.category, loaded.width,
+                                             loaded.height, loaded.image_png)
+    pixels = decode_png(png)
+    pixels.setflags(write=False)
+    view = StimulusView(stimulus_id, key, category, width, height, pixels)
+    with _views_lock:
+        return views.setdefault(stimulus_id, view)
 
 
 def stimulus_pixels(stimulus: Stimulus) -> np.ndarray:
-    """The stimulus as uint8 ``[H, W]``, decoded once per process (stimuli never change)."""
-    with _cache_lock:
-        pixels = _cache.get(stimulus.id)
-    if pixels is None:
-        pixels = decode_png(stimulus.image_png)
-        pixels.setflags(write=False)
-        with _cache_lock:
-            _cache[stimulus.id] = pixels
-    return pixels
+    """The stimulus as uint8 ``[H, W]``, decoded once per process (see `stimulus_view`)."""
+    return stimulus_view(stimulus.id, stimulus).pixels
 
 
 # --- reading files ----------------------------------------------------------------------------
