@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from diffusers.training_utils import compute_snr
 
 IMAGE_SIZE = 28
 PAD = 2  # 28 + 2 * 2 = 32
@@ -154,8 +155,6 @@ def training_loss(model: OneShotCFGDM, target: torch.Tensor, exemplar: torch.Ten
     pred = model.eps(x_t, t, exemplar * keep)
     if snr_gamma is None:
         return torch.nn.functional.mse_loss(pred, noise)
-    from diffusers.training_utils import compute_snr
-
     snr = compute_snr(model.scheduler, t)
     weight = torch.clamp(snr, max=snr_gamma) / snr
     per_sample = ((pred - noise) ** 2).mean(dim=(1, 2, 3))
