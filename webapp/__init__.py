@@ -27,6 +27,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_env(app.instance_path))
     if config:
         app.config.update(config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          config_module.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     config_module.validate(app.config)
 
     from . import models  # noqa: F401  (registers the tables on db.metadata for Alembic)

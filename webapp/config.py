@@ -35,6 +35,17 @@ def max_body_bytes() -> int:
     return _int("DA_MAX_BODY_BYTES", 64 * 1024)
 
 
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options for ``database_url``.
+
+    A database server may drop idle connections (restarts, proxies, timeouts), so the pool
+    pings a connection before handing it out. An SQLite file has no server and no idle
+    connection to lose: a ping there is a wasted ``SELECT 1`` on every request, so it is
+    skipped.
+    """
+    return {"pool_pre_ping": not database_url.startswith("sqlite")}
+
+
 def from_env(instance_path: str) -> dict[str, Any]:
     """Settings for `create_app`, taken from the environment with defaults."""
     sqlite_path = Path(instance_path) / "drawing_attention.sqlite3"
@@ -49,7 +60,6 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "ENV_NAME": os.environ.get("DA_ENV", "development"),
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Requests bigger than this are refused with 413 before any parsing.
         "MAX_CONTENT_LENGTH": max_body_bytes(),
         # Game settings (a study may override them).

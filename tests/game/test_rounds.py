@@ -157,6 +157,26 @@ def test_a_guess_bearing_batch_costs_few_sql_statements(game_app):
     assert len(statements) <= MAX_STATEMENTS_PER_BATCH[dialect], "\n".join(statements)
 
 
+def test_connections_are_pinged_only_where_a_server_can_drop_them(game_app, monkeypatch):
+    """A pool ping (``SELECT 1`` before each checkout) guards against a database server that
+    dropped an idle connection. An SQLite file has no server: there it was pure overhead on
+    every request, so only server databases ping."""
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    with game_app.app_context():
+        engine = db.engine
+    pings = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or real_ping(conn))
+    points = [[x + 0.5, 0.5, 100.0 + 10 * x] for x in range(5)]
+    answer = client.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": points})
+    assert answer.status_code == 200
+    if engine.dialect.name == "sqlite":
+        assert pings == []
+    else:
+        assert len(pings) >= 1
+
+
 def test_batches_do_not_resend_an_unchanged_session_cookie(game_app):
     """webapp/session_cookie.py: signing and sending the same cookie again on every batch was
     CPU for nothing; the page, /api/me and round starts still refresh the cookie's expiry."""
