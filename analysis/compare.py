@@ -158,7 +158,9 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
 
         machines.append(Machine("cfgdm", cfgdm, cfgdm_method, attribute_cfgdm,
                                 attribute_cfgdm(cfgdm, cfgdm_method, settings.seed, every)))
-        notes["cfgdm"] = {"method": cfgdm_method, "steps": cfgdm.meta.get("steps"),
+        # A run stopped by its time budget trained fewer steps than it planned ("steps").
+        trained = cfgdm.meta.get("steps_done", cfgdm.meta.get("steps"))
+        notes["cfgdm"] = {"method": cfgdm_method, "training_steps": trained,
                           "held_out_categories": len(cfgdm.meta.get("test_categories", [])),
                           "states": f"guided DDIM trajectories from the exemplar (gamma {settings.gamma}, "
                                     f"{settings.sampling_steps} steps, {settings.n_noise} seeds), states at "

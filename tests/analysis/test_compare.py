@@ -28,7 +28,7 @@ def tiny_cfgdm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained small CFGDM saved with `save_pretrained`, so the CLI's loading path runs."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("cfgdm")
-    OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=100).save_pretrained(folder, meta={"steps": 0})
+    OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=100).save_pretrained(folder, meta={"steps": 10, "steps_done": 3})
     return folder
 
 
@@ -129,6 +129,8 @@ def test_compare_cli_writes_every_output(tmp_path: Path, tiny_cfgdm_dir: Path) -
     assert fc["lo"] <= fc["mean"] <= fc["hi"]
     assert set(summary["tests"]) == {"classifier", "cfgdm", "classifier_matched", "cfgdm_matched"}
     assert summary["machines"]["classifier"]["version"].startswith("sketchcnn-")
+    # the steps the weights were trained for, not the steps the run had planned
+    assert summary["machines"]["cfgdm"]["training_steps"] == 3
     maps = np.load(out / "maps.npz")
     assert np.isclose(maps["human/airplane-000190"].sum(), 1.0, atol=1e-4)
     report = (out / "report.html").read_text()
