@@ -98,8 +98,12 @@ class OneShotCFGDM:
 
     @torch.no_grad()
     def sample(self, exemplars: np.ndarray, gamma: float = 1.0, steps: int = 50, sampler: str = "ddim",
-               seed: int = 0) -> np.ndarray:
-        """New drawings "like" each exemplar: uint8 ``[N, 28, 28]``."""
+               seed: int = 0, max_batch: int = 128) -> np.ndarray:
+        """New drawings "like" each exemplar: uint8 ``[N, 28, 28]``.
+
+        The UNet sees at most ``max_batch`` exemplars per pass (twice that many inputs, with the
+        unconditional half), so memory does not grow with N; the result does not depend on it.
+        """
         config = self.scheduler.config
         scheduler = (DDIMScheduler.from_config(config) if sampler == "ddim"
                      else DDPMScheduler.from_config(config) if sampler == "ddpm" else None)
@@ -111,7 +115,9 @@ class OneShotCFGDM:
         x = torch.randn(exemplar.shape, generator=generator).to(self.device)
         for t in scheduler.timesteps:
             t_batch = torch.full((x.shape[0],), int(t), device=self.device, dtype=torch.long)
-            eps = self.guided_eps(x, t_batch, exemplar, gamma)
+            eps = torch.cat([self.guided_eps(x[i:i + max_batch], t_batch[i:i + max_batch],
+                                             exemplar[i:i + max_batch], gamma)
+                             for i in range(0, x.shape[0], max_batch)])
             x = scheduler.step(eps, t, x, generator=generator).prev_sample
         return to_images(x)
 
