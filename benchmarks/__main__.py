@@ -1,7 +1,8 @@
 """``python -m benchmarks [name ...] [--quick]``: run the benchmarks (all by default).
 
 ``python -m benchmarks load ...`` and ``python -m benchmarks chaos ...`` start the real server,
-``python -m benchmarks batch_cpu ...`` measures the server's CPU per batch in process; they take
+``python -m benchmarks batch_cpu ...`` measures the server's CPU per batch in process and
+``python -m benchmarks round_start ...`` the cost of a round start as stored rounds grow; they take
 their own options (``--help``) and are not part of the default run.
 """
 
@@ -17,7 +18,7 @@ import torch
 
 BENCHMARKS = ("maps", "attribution", "guessing", "reliability")
 #: benchmarks of the game server that parse their own arguments
-SERVER_BENCHMARKS = ("load", "chaos", "batch_cpu")
+SERVER_BENCHMARKS = ("load", "chaos", "batch_cpu", "round_start")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,6 +100,10 @@ class Stimulus(db.Model):
     #: simplified strokes, when the drawing came from strokes (JSON text), else None
     strokes_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: rounds of this stimulus that were not abandoned, kept by `services.coverage` in the same
+    #: transactions that start, abandon, import or delete rounds; sampling reads it instead of
+    #: counting every round ever played on each round start
+    play_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     stimulus_set: Mapped[StimulusSet] = relationship(back_populates="stimuli")
 

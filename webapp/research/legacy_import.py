@@ -27,6 +27,7 @@ from models.render import brush_radius_px
 
 from ..extensions import db
 from ..models import BrushPoint, Player, Round, Stimulus, StimulusSet, Study, utcnow
+from ..services.coverage import add_plays
 
 STATUS = "imported"
 MODEL_VERSION = "legacy-import"
@@ -199,6 +200,7 @@ def import_clicks(path: Path, set_name: str, study_slug: str | None = None,
         if points:
             db.session.execute(insert(BrushPoint), points)
             report.points += len(points)
+        add_plays(stimuli[key].id for _, key, _ in rounds)  # imported rounds count as played
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -14,16 +14,28 @@ from typing import Any
 
 from flask import flash, redirect, request, url_for
 
-from ..database import purge_deleted_rows
+from sqlalchemy import select
+
+from ..database import begin_write, purge_deleted_rows
 from ..extensions import db
-from ..models import Player
+from ..models import Player, Round
+from ..services.coverage import add_plays
 from ..redirects import is_local_path
 from . import bp
 from .auth import researcher_required
 
 
 def withdraw_player(player: Player) -> None:
-    """Delete the participant and everything they produced; commits."""
+    """Delete the participant and everything they produced; commits.
+
+    Their rounds no longer count as plays of their stimuli (`services.coverage`); the rounds are
+    read under the write lock (SQLite) or locked (PostgreSQL), so a concurrent sweep cannot
+    abandon one of them between the count and the delete."""
+    begin_write()
+    played = db.session.scalars(select(Round.stimulus_id).where(Round.player_id == player.id,
+                                                                Round.status != "abandoned")
+                                .with_for_update()).all()
+    add_plays(played, sign=-1)
     db.session.delete(player)
     db.session.commit()
     purge_deleted_rows()

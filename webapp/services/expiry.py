@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from ..extensions import db
 from ..models import Round
 from .clock import server_now
+from .coverage import add_plays, recount
 
 #: statuses that count as a played round (everything ended except `abandoned`)
 PLAYED = ("recognized", "timeout", "skipped")
@@ -47,17 +48,19 @@ def sweep_abandoned() -> int:
     # Timers differ per study; no round's deadline is shorter than the grace alone, so this
     # bound only narrows the candidates, and each round is then judged by its own settings.
     oldest_possible = now - timedelta(milliseconds=after)
-    candidates = db.session.execute(select(Round.id, Round.started_at, Round.settings)
+    candidates = db.session.execute(select(Round.id, Round.started_at, Round.settings, Round.stimulus_id)
                                     .where(Round.status == "active", Round.started_at < oldest_possible)).all()
     ended = 0
-    for rid, started_at, settings in candidates:
+    for rid, started_at, settings, stimulus_id in candidates:
         if (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings) + after:
             continue
         result = db.session.execute(
             update(Round).where(Round.id == rid, Round.status == "active")
             .values(status="abandoned", credited=False, points=0, duration_ms=int(settings["timer_ms"]),
                     ended_at=started_at + timedelta(milliseconds=int(settings["timer_ms"]))))
-        ended += result.rowcount or 0
+        if result.rowcount:  # this sweep ended it (a concurrent one may have been first)
+            add_plays([stimulus_id], sign=-1)
+            ended += 1
     db.session.commit()
     return ended
 
@@ -79,3 +82,8 @@ def expire_command() -> None:
     """End rounds their pages left behind (active past timer + grace + DA_ABANDON_AFTER_MS)."""
     click.echo(f"{sweep_abandoned()} abandoned round(s) expired")
 
+
+@rounds_cli.command("recount")
+def recount_command() -> None:
+    """Recompute every stimulus' play count from its rounds (a check; it should find none wrong)."""
+    click.echo(f"{recount()} stimulus play count(s) corrected")

@@ -40,6 +40,7 @@ from ..extensions import db
 from ..models import BrushPoint, Guess, Player, Round, Study
 from . import admission, expiry, plausibility
 from .clock import ms_between, round_elapsed_ms, server_now
+from .coverage import add_plays
 from .errors import ServiceError
 from .guessing import get_guess_service
 from .reveal import cached_last_point, round_mask
@@ -163,6 +164,7 @@ def start_round(player: Player, round_id: object, study_slug: object = None,
                 address_hash=player.address_hash, device_class=device_class(device))
     db.session.add(rnd)
     try:
+        add_plays([stimulus.id])  # flushes the round first; commits or rolls back with it
         db.session.commit()
     except IntegrityError:
         # PostgreSQL lets concurrent posts of one id all reach the INSERT; the primary key

@@ -3,8 +3,8 @@
 The least-played stimuli of the active set come first (ties broken at random), and a player
 never gets the same stimulus twice in a row. A study may use only some of its sets' stimuli
 (``settings["stimulus_ids"]``, chosen when it is saved), so a pilot concentrates its rounds on
-few drawings instead of spreading one round over each. Counting happens in SQL (one GROUP BY), so the
-choice stays cheap with many rounds.
+few drawings instead of spreading one round over each. Each stimulus carries its own count of
+plays (`services.coverage`), so the choice costs the same with a million rounds as with none.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Player, Round, Stimulus, StimulusSet
@@ -39,15 +39,11 @@ def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | Non
         raise ServiceError("no stimulus set is active: import one with "
                            "`flask --app wsgi stimuli import`", status=409)
     rng = rng or random.SystemRandom()
-    # Abandoned rounds were never played: they must not make their stimulus look covered.
-    plays = (select(Round.stimulus_id, func.count(Round.id).label("n"))
-             .where(Round.status != "abandoned")
-             .group_by(Round.stimulus_id).subquery())
+    # Stimulus.play_count (services.coverage): rounds not abandoned, read from one row per
+    # stimulus instead of counting every round ever played on every round start.
     rows = db.session.execute(
-        select(Stimulus.id, func.coalesce(plays.c.n, 0))
-        .outerjoin(plays, plays.c.stimulus_id == Stimulus.id)
-        .where(Stimulus.set_id.in_(set_ids),
-               *([Stimulus.id.in_(list(only))] if only else []))).all()
+        select(Stimulus.id, Stimulus.play_count)
+        .where(Stimulus.set_id.in_(set_ids), *([Stimulus.id.in_(list(only))] if only else []))).all()
     previous = db.session.scalar(select(Round.stimulus_id).where(Round.player_id == player.id)
                                  .order_by(Round.started_at.desc(), Round.id.desc()).limit(1))
     candidates = [(sid, n) for sid, n in rows if sid != previous] or list(rows)
