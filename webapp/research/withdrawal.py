@@ -13,14 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, request, url_for
-
 from sqlalchemy import select
 
 from ..database import begin_write, purge_deleted_rows
 from ..extensions import db
 from ..models import Player, Round
-from ..services.coverage import add_plays
 from ..redirects import is_local_path
+from ..services.coverage import add_plays
 from . import bp
 from .auth import researcher_required
 
