@@ -187,3 +187,15 @@ def test_batches_extend_the_cached_mask_without_rereading_points(game_app, monke
         expected = render.reveal(stimulus_pixels(rnd.stimulus), render.brush_mask(
             points[:24], 28, 28, state["settings"]["brush_radius_px"]))
         assert np.array_equal(revealed_image(rnd), expected)
+
+
+def test_the_active_round_cap_holds_when_one_player_starts_rounds_at_once(make_game_app):
+    """Six tabs of one player start six different rounds at the same moment under a cap of one
+    active round: exactly one starts, the others are refused with 429. (On SQLite the sweep for
+    abandoned rounds committed in the middle of a start, releasing the write lock before the cap
+    was checked, so concurrent starts could all pass it.)"""
+    app = make_game_app(MAX_ACTIVE_ROUNDS=1)
+    client = consented_client(app)
+    tabs = _clones(app, client, 6)
+    answers = _together(6, lambda i: tabs[i].post("/api/rounds", json={"round_id": str(uuid.uuid4())}))
+    assert sorted(map(str, _statuses(answers))) == ["201"] + ["429"] * 5

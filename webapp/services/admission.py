@@ -21,7 +21,9 @@ RETRY_AFTER_S = 5
 
 def check_can_start(player: Player) -> None:
     """Raise 429 (with Retry-After) when the player already runs ``MAX_ACTIVE_ROUNDS`` rounds."""
-    sweep_abandoned()
+    # Inside the round start's transaction: committing here would release SQLite's write lock
+    # before the cap is checked, and concurrent starts of one player could all pass it.
+    sweep_abandoned(commit=False)
     cap = int(current_app.config["MAX_ACTIVE_ROUNDS"])
     running = active_round_count(player.id)
     if running >= cap:

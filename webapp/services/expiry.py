@@ -38,11 +38,12 @@ def past_deadline(rnd: Round, elapsed_ms: int) -> bool:
     return elapsed_ms > deadline_ms(rnd.settings)
 
 
-def sweep_abandoned() -> int:
+def sweep_abandoned(commit: bool = True) -> int:
     """End every round left active past its timer + grace + ``ABANDON_AFTER_MS`` as abandoned.
 
     Safe to run concurrently: each update only touches rows still ``active``. Returns how many
-    rounds it ended (and commits them)."""
+    rounds it ended; commits them unless ``commit`` is False (a caller in the middle of its own
+    write transaction, which must keep its locks until it commits)."""
     now = server_now()
     after = int(current_app.config["ABANDON_AFTER_MS"])
     # Timers differ per study; no round's deadline is shorter than the grace alone, so this
@@ -61,7 +62,8 @@ def sweep_abandoned() -> int:
         if result.rowcount:  # this sweep ended it (a concurrent one may have been first)
             add_plays([stimulus_id], sign=-1)
             ended += 1
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return ended
 
 

@@ -143,6 +143,7 @@ def start_round(player: Player, round_id: object, study_slug: object = None,
         raise ServiceError("study must be a string or null")
     version = get_guess_service().version  # may load the classifier: before taking any lock
     begin_write()
+    _lock_player(player)
     existing = db.session.get(Round, rid)
     if existing is not None:
         return _owned(existing, player), False
@@ -175,6 +176,14 @@ def start_round(player: Player, round_id: object, study_slug: object = None,
             raise
         return _owned(existing, player), False
     return rnd, True
+
+
+def _lock_player(player: Player) -> None:
+    """Hold the player's row until this transaction ends, so one player's concurrent round starts
+    run one after another and the active-round cap holds (PostgreSQL; SQLite's ``BEGIN
+    IMMEDIATE`` already runs every writer one after another)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        db.session.execute(select(Player.id).where(Player.id == player.id).with_for_update())
 
 
 def _owned(rnd: Round, player: Player) -> Round:
