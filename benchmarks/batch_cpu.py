@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 import sqlalchemy as sa
 
-from benchmarks.server import DatabaseUnavailable, TempDatabase
+from benchmarks.server import temp_databases
 
 POINTS_PER_BATCH = 5
 BATCHES_PER_ROUND = 40
@@ -202,27 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     from models.classifier import load_classifier
 
     classifier = load_classifier(device="cpu")
-    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results: dict[str, Any] = {}
-    for kind in kinds:
-        try:
-            database = TempDatabase(kind)
-        except DatabaseUnavailable as exc:
-            if args.database == "both":
-                print(f"{kind}: skipped ({exc})")
-                continue
-            raise
-        try:
-            app = make_app(database.url, classifier)
-            results[kind] = measure(app, batches)
-            _print(results[kind])
-            from webapp.extensions import db
+    for database in temp_databases(args.database):
+        app = make_app(database.url, classifier)
+        results[database.kind] = measure(app, batches)
+        _print(results[database.kind])
+        from webapp.extensions import db
 
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-        finally:
-            database.drop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
     print(json.dumps({"batch_cpu": results}))
     return 0
 

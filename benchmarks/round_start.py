@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.batch_cpu import make_app
-from benchmarks.server import DatabaseUnavailable, TempDatabase
+from benchmarks.server import DatabaseUnavailable, temp_databases
 
 PLAYERS = 500
 #: what one scripted player starting rounds back to back needs
@@ -106,22 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     from models.classifier import load_classifier
 
     classifier = load_classifier(device="cpu")
-    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     results: dict[str, Any] = {}
-    for kind in kinds:
-        try:
-            database = TempDatabase(kind)
-        except DatabaseUnavailable as exc:
-            if args.database == "both":
-                print(f"{kind}: skipped ({exc})")
-                continue
-            parser.error(str(exc))
-        try:
-            results[kind] = r = measure(database.url, rounds, starts, classifier)
-        finally:
-            database.drop()
-        print(f"{kind}: median round start {r['start_ms_empty']} ms on a fresh database, "
-              f"{r['start_ms_with_rounds']} ms with {rounds:,} stored rounds (x{r['ratio']})")
+    try:
+        for database in temp_databases(args.database):
+            results[database.kind] = r = measure(database.url, rounds, starts, classifier)
+            print(f"{database.kind}: median round start {r['start_ms_empty']} ms on a fresh database, "
+                  f"{r['start_ms_with_rounds']} ms with {rounds:,} stored rounds (x{r['ratio']})")
+    except DatabaseUnavailable as exc:
+        parser.error(str(exc))
     print(json.dumps({"round_start": results}))
     return 0
 

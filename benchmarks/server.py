@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import requests
 import sqlalchemy as sa
@@ -214,3 +215,21 @@ class GameServer:
             answer = requests.get(f"{self.base_url}/_bench/stats", timeout=10).json()
             per_pid[answer["pid"]] = (answer["forward_passes"], answer["images"])
         return per_pid
+
+
+def temp_databases(choice: str) -> Iterator[TempDatabase]:
+    """A temporary database per kind in ``choice`` (sqlite, postgresql, or both), dropped after
+    use. With ``both``, PostgreSQL is skipped (and said so) when it does not answer; naming it
+    alone raises `DatabaseUnavailable` instead."""
+    for kind in (["sqlite", "postgresql"] if choice == "both" else [choice]):
+        try:
+            database = TempDatabase(kind)
+        except DatabaseUnavailable as exc:
+            if choice != "both":
+                raise
+            print(f"{kind}: skipped ({exc})")
+            continue
+        try:
+            yield database
+        finally:
+            database.drop()
