@@ -49,6 +49,14 @@ def test_import_creates_imported_rounds(app, tmp_path):
         points = db.session.execute(select(BrushPoint.idx, BrushPoint.x, BrushPoint.y, BrushPoint.t_ms)
                                     .where(BrushPoint.round_id == rounds[0].id).order_by(BrushPoint.idx)).all()
         assert [tuple(p) for p in points] == [(0, 3.5, 4.0, 0.0), (1, 5.0, 6.0, 0.0)]
+        # imported rounds count as plays of their stimuli, so sampling moves on to other drawings
+        from webapp.models import Stimulus
+        from webapp.services.coverage import counted_plays
+
+        stored = {s.key: s.play_count for s in db.session.scalars(select(Stimulus)) if s.play_count}
+        assert stored == {"cat-000": 2, "tree-001": 1}
+        assert counted_plays() == {s.id: s.play_count for s in db.session.scalars(select(Stimulus))
+                                   if s.play_count}
 
 
 def test_unknown_stimulus_is_a_clear_error_and_nothing_is_written(app, tmp_path):
