@@ -17,6 +17,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Player, Round, Stimulus, StimulusSet
 from .errors import ServiceError
+from .stimuli import StimulusView, stimulus_view
 
 
 def pool_set_ids(set_names: list[str]) -> list[int]:
@@ -32,7 +33,7 @@ def study_stimulus_ids(study: Any) -> list[int] | None:
 
 
 def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None,
-                    only: Sequence[int] | None = None) -> Stimulus:
+                    only: Sequence[int] | None = None) -> StimulusView:
     """The least-played stimulus of the sets (of ``only`` among them, when given), never the
     player's previous one."""
     if not set_ids:
@@ -51,4 +52,4 @@ def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | Non
         raise ServiceError("the active stimulus set is empty", status=409)
     fewest = min(n for _, n in candidates)
     chosen = rng.choice([sid for sid, n in candidates if n == fewest])
-    return db.session.get(Stimulus, chosen)
+    return stimulus_view(chosen)  # read once per process, like every batch's
