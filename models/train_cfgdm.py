@@ -10,6 +10,11 @@ as a loadable folder ``ema/``, so a run can be evaluated while it trains) and re
 latest one when re-run, stops cleanly at ``--max-minutes``, logs the loss to ``OUT/loss.csv``,
 and finally saves the EMA UNet (safetensors) with a JSON naming the held-out categories, the
 settings and the seed, plus a loss curve and a samples grid.
+
+Under ``accelerate launch`` with N processes every step trains on N × ``--batch-size`` episodes:
+each process draws its own (process 0 exactly what a one-process run draws), the learning-rate
+schedule advances once per step however many processes there are, process 0 alone writes the
+log (the loss averaged over processes) and decides when the time budget is spent.
 """
 
 from __future__ import annotations
@@ -69,7 +74,10 @@ def _latest_checkpoint(folder: Path) -> Path | None:
 def train(args: argparse.Namespace) -> Path:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    accelerator = Accelerator()
+    # The schedule counts optimizer steps: accelerate would otherwise step it once per process.
+    accelerator = Accelerator(step_scheduler_with_optimizer=False)
+    main = accelerator.is_main_process
+    episode_seed = process_seed(args.seed, accelerator.process_index)
     out = Path(args.out)
     ckpt_dir = out / "checkpoints"
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +90,7 @@ def train(args: argparse.Namespace) -> Path:
         views = np.repeat(data.images[:, None], args.views, axis=1)  # held-out drawings: never used
         views[train_idx] = render_views([data.strokes[i] for i in train_idx], args.views, args.seed,
                                         progress=accelerator.is_local_main_process)
-    sampler = EpisodeSampler(data, train_cats, seed=args.seed, views=views, p_same=args.p_same)
+    sampler = EpisodeSampler(data, train_cats, seed=episode_seed, views=views, p_same=args.p_same)
     channels = tuple(int(c) for c in args.channels.split(","))
     model = OneShotCFGDM(small_unet(channels, args.layers_per_block, args.attention_levels),
                          beta_schedule=args.beta_schedule)
@@ -104,21 +112,23 @@ def train(args: argparse.Namespace) -> Path:
         accelerator.load_state(str(latest))
         state = json.loads((latest / "progress.json").read_text())
         start = state["step"]
-        sampler.rng = np.random.default_rng([args.seed, start])
+        sampler.rng = np.random.default_rng([episode_seed, start])
         accelerator.print(f"resuming from {latest} (step {start})")
-    generator = torch.Generator().manual_seed(args.seed + start)
+    generator = torch.Generator().manual_seed(episode_seed + start)
     log_path = out / "loss.csv"
-    log = log_path.open("a", newline="")
-    writer = csv.writer(log)
-    if start == 0:
+    log = log_path.open("a", newline="") if main else None
+    writer = csv.writer(log) if log is not None else None
+    if writer is not None and start == 0:
         log.truncate(0)
-        writer.writerow(["step", "loss"])
+        writer.writerow(["step", "loss", "lr"])
     settings = {"data": str(args.data), "categories_total": len(data.categories), "n_drawings": int(len(data.images)),
                 "train_categories": train_cats, "test_categories": test_cats, "steps": args.steps,
                 "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "channels": list(channels),
                 "layers_per_block": args.layers_per_block, "attention_levels": args.attention_levels,
                 "views": args.views, "p_same": args.p_same, "snr_gamma": args.snr_gamma,
-                "ema_decay": args.ema_decay, "device": str(accelerator.device)}
+                "ema_decay": args.ema_decay, "device": str(accelerator.device),
+                "num_processes": accelerator.num_processes,
+                "episodes_per_step": args.batch_size * accelerator.num_processes}
     began = time.time()
     done = start
     model.unet.train()
@@ -128,27 +138,33 @@ def train(args: argparse.Namespace) -> Path:
         loss = training_loss(model, to_model_space(targets).to(accelerator.device),
                              to_model_space(exemplars).to(accelerator.device), generator, args.snr_gamma)
         accelerator.backward(loss)
+        lr = schedule.get_last_lr()[0]
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
         if ema is not None:
             ema.step(accelerator.unwrap_model(model.unet).parameters())
-        writer.writerow([step + 1, f"{loss.item():.5f}"])
+        mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+        if writer is not None:
+            writer.writerow([step + 1, f"{mean_loss:.5f}", f"{lr:.6g}"])
         done = step + 1
-        out_of_time = args.max_minutes is not None and time.time() - began > 60 * args.max_minutes
+        out_of_time = _shared_decision(accelerator, main and args.max_minutes is not None
+                                       and time.time() - began > 60 * args.max_minutes)
         if (done % args.checkpoint_every == 0 or out_of_time) and done < args.steps:
-            log.flush()
+            if log is not None:
+                log.flush()
             path = ckpt_dir / f"step-{done}"
             accelerator.save_state(str(path))
-            (path / "progress.json").write_text(json.dumps({"step": done}))
-            if accelerator.is_main_process:
+            if main:
+                (path / "progress.json").write_text(json.dumps({"step": done}))
                 _save_ema(model, accelerator, ema, path / "ema", {**settings, "steps_done": done})
         if out_of_time:
             accelerator.print(f"--max-minutes reached: stopping at step {done} of {args.steps}")
             break
-    log.close()
-
-    if accelerator.is_main_process:
+    if log is not None:
+        log.close()
+    accelerator.wait_for_everyone()
+    if main:
         losses = np.loadtxt(log_path, delimiter=",", skiprows=1, ndmin=2)
         _save_ema(model, accelerator, ema, out, {
             **settings, "steps_done": done,
@@ -162,6 +178,19 @@ def train(args: argparse.Namespace) -> Path:
             for old in sorted(ckpt_dir.glob("step-*")):
                 shutil.rmtree(old)
     return out
+
+
+def process_seed(seed: int, process_index: int) -> int:
+    """The seed of one training process's episodes and noise: process 0 keeps ``seed``, so a
+    one-process run is unchanged, and every other process gets a stream of its own."""
+    return seed + 100_003 * process_index
+
+
+def _shared_decision(accelerator: Accelerator, main_says: bool) -> bool:
+    """Process 0's yes/no, seen by every process, so all stop at the same step (a process that
+    stopped alone would leave the others waiting in the next gradient all-reduce)."""
+    flag = torch.tensor([1.0 if main_says else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
 
 
 def _save_ema(model: OneShotCFGDM, accelerator: Accelerator, ema: EMAModel | None, folder: Path,

@@ -177,3 +177,60 @@ def test_the_saved_weights_are_the_moving_average_not_the_last_step(tmp_path: Pa
     key = "conv_in.weight"
     assert not torch.allclose(ema[key], raw[key])
     assert (ema[key] - fresh[key]).norm() < (raw[key] - fresh[key]).norm() + 1e-9
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_under_accelerate_train_on_different_episodes_with_one_schedule(tmp_path: Path) -> None:
+    """`accelerate launch` is how the training scales to GPUs; two CPU processes (gloo) run the same
+    code paths. Each process must draw its own episodes (the same seed everywhere would make the
+    second process repeat the first, so two processes would train exactly like one), the learning
+    rate must follow the schedule once per step (accelerate otherwise steps it once per process),
+    one process writes the loss log, and a time-budget stop is one decision shared by both."""
+    import os
+    import subprocess
+    import sys
+
+    from models.train_cfgdm import train
+
+    folder = _strokes_folder(tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    train(_args(folder, one, "--lr", "0.05"))
+    # The multi-GPU launch, with ACCELERATE_USE_CPU so accelerate runs it as two gloo processes
+    # on the CPU (`--cpu --num_processes 2` would quietly start a single process).
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), "-m", "models.train_cfgdm"]
+    cli = ["--data", str(folder), "--steps", "4", "--batch-size", "4", "--channels", "8,16",
+           "--attention-levels", "1", "--test-categories", "1", "--views", "2", "--p-same", "0.5",
+           "--snr-gamma", "5", "--ema-decay", "0.5", "--beta-schedule", "squaredcos_cap_v2",
+           "--checkpoint-every", "2", "--lr", "0.05"]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command + cli + ["--out", str(two)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    meta = json.loads((two / "cfgdm.json").read_text())
+    assert meta["num_processes"] == 2 and meta["episodes_per_step"] == 8 and meta["steps_done"] == 4
+    log_one = np.loadtxt(one / "loss.csv", delimiter=",", skiprows=1, ndmin=2)
+    log_two = np.loadtxt(two / "loss.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert log_two[:, 0].tolist() == [1, 2, 3, 4]  # one writer, one row per step
+    np.testing.assert_allclose(log_two[:, 2], log_one[:, 2], rtol=1e-6)  # the same learning-rate schedule
+    # Same seed, same schedule: had process 1 repeated process 0's episodes, the averaged gradient
+    # would equal process 0's exactly and the weights would match the one-process run bit for bit.
+    w_one = OneShotCFGDM.from_pretrained(one, device="cpu").unet.state_dict()["conv_in.weight"]
+    w_two = OneShotCFGDM.from_pretrained(two, device="cpu").unet.state_dict()["conv_in.weight"]
+    assert not torch.equal(w_one, w_two)
+
+    stopped = tmp_path / "stopped"  # a time budget of 0: both processes stop at step 1 and save
+    done = subprocess.run(command + cli + ["--out", str(stopped), "--max-minutes", "0"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((stopped / "cfgdm.json").read_text())["steps_done"] == 1
+    assert (stopped / "checkpoints" / "step-1" / "progress.json").exists()
