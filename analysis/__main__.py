@@ -78,7 +78,7 @@ def _originality(args: argparse.Namespace) -> int:
         raise ValueError("--way must be at least 2")
     critic = load_critic(args.critic or args.dataset)
     record = run(args.dataset, Path(args.out), critic, cfgdm, gammas, args.samples, args.humans, args.way,
-                 args.categories, args.steps, args.seed, n_boot=200 if args.quick else 2000)
+                 args.categories, args.steps, args.seed, n_boot=200 if args.quick else 2000, sampler=args.sampler)
     for note in record["notes"]:
         print(note)
     for row in record["sources"]:
@@ -94,7 +94,7 @@ def _originality(args: argparse.Namespace) -> int:
 
 
 def _real_vs_generated(args: argparse.Namespace) -> int:
-    from models.cfgdm import OneShotCFGDM
+    from models.cfgdm import SAMPLER_STEPS, OneShotCFGDM
 
     from .compare import jsonable
     from .studies.originality import cfgdm_generator, load_heldout
@@ -103,7 +103,7 @@ def _real_vs_generated(args: argparse.Namespace) -> int:
     real, categories = load_heldout(args.heldout, args.categories)
     real = real[:, :args.per_category]
     model = OneShotCFGDM.from_pretrained(args.cfgdm_weights)
-    generated = generate_set(cfgdm_generator(model, args.steps), real, args.gamma, args.seed)
+    generated = generate_set(cfgdm_generator(model, args.steps, args.sampler), real, args.gamma, args.seed)
     test = np.random.default_rng(args.seed).permutation(len(categories))[:max(1, len(categories) // 4)]
     table = distinguishability(real, generated, test, epochs=args.epochs, seed=args.seed,
                                n_boot=200 if args.quick else 2000)
@@ -112,7 +112,9 @@ def _real_vs_generated(args: argparse.Namespace) -> int:
     table.to_csv(out / "distinguishability.csv", index=False)
     plot(table, out / "distinguishability.png")
     print(table.round(4).to_string(index=False))
-    print(json.dumps(jsonable({"gamma": args.gamma, "test_categories": [categories[i] for i in sorted(test)],
+    print(json.dumps(jsonable({"gamma": args.gamma, "sampler": args.sampler,
+                               "steps": args.steps or SAMPLER_STEPS[args.sampler],
+                               "test_categories": [categories[i] for i in sorted(test)],
                                "bands": table.to_dict(orient="records")})))
     return 0
 
@@ -143,6 +145,13 @@ def _ingestion_options(parser: argparse.ArgumentParser) -> None:
                         help="refuse off-canvas, non-finite or repeated rounds instead of clipping/dropping them")
     parser.add_argument("--keep-repeats", action="store_true",
                         help="keep rounds that exactly repeat an earlier round of the same stimulus")
+
+
+def _sampler_options(parser: argparse.ArgumentParser) -> None:
+    """How the CFGDM samples (`OneShotCFGDM.sample`), shared by the studies that draw from it."""
+    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm",
+                        help="CFGDM sampler (default ddpm: ancestral sampling draws clean lines; ddim is faster)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default 250 for ddpm, 25 for ddim)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,7 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     ori.add_argument("--samples", type=int, default=5, help="samples per exemplar and source")
     ori.add_argument("--humans", type=int, default=5, help="other people's drawings per category (quickdraw)")
     ori.add_argument("--way", type=int, default=20, help="N of the N-way one-shot recognition trial")
-    ori.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    _sampler_options(ori)
     ori.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
     ori.add_argument("--seed", type=int, default=0)
     ori.set_defaults(func=_originality)
@@ -223,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     rvg.add_argument("--per-category", type=int, default=25, help="real drawings (and samples) per category")
     rvg.add_argument("--cfgdm-weights", default=None)
     rvg.add_argument("--gamma", type=float, default=1.0)
-    rvg.add_argument("--steps", type=int, default=25, help="DDIM steps")
+    _sampler_options(rvg)
     rvg.add_argument("--epochs", type=int, default=8)
     rvg.add_argument("--quick", action="store_true", help="fewer bootstrap resamples")
     rvg.add_argument("--seed", type=int, default=0)
@@ -255,7 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     imi.add_argument("--width", type=int, default=None)
     imi.add_argument("--batch-size", type=int, default=8, help="pipeline prompts per call")
     imi.add_argument("--folder", default=None, help="folder: generated images, one subfolder per identity")
-    imi.add_argument("--steps", type=int, default=25, help="sampling steps (cfgdm: DDIM; pipeline: inference steps)")
+    _sampler_options(imi)  # --steps: the pipeline's inference steps too (default 25 there)
     imi.add_argument("--critic-weights", default=None)
     imi.add_argument("--clip", default=None, help="clip: local folder or hub id for CLIPModel/CLIPProcessor")
     imi.add_argument("--device", default=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .cfgdm import OneShotCFGDM
+from .cfgdm import DEFAULT_SAMPLER, SAMPLER_STEPS, OneShotCFGDM
 from .oneshot_data import DEFAULT_STROKES
 from .render import strokes_to_bitmap
 
@@ -27,13 +27,13 @@ def _features(images: np.ndarray) -> np.ndarray:
 
 
 def evaluate(model: OneShotCFGDM, exemplars: np.ndarray, gammas: list[float], samples_per: int = 4,
-             steps: int = 25, seed: int = 0) -> dict[str, dict[str, float]]:
+             steps: int | None = None, seed: int = 0, sampler: str = DEFAULT_SAMPLER) -> dict[str, dict[str, float]]:
     own_feat = _features(exemplars)
     out = {}
     for gamma in gammas:
         sims_own, sims_other, wins = [], [], []
         for k in range(samples_per):
-            samples = model.sample(exemplars, gamma=gamma, steps=steps, seed=seed + k)
+            samples = model.sample(exemplars, gamma=gamma, steps=steps, sampler=sampler, seed=seed + k)
             sim = _features(samples) @ own_feat.T  # [n samples, n exemplars]
             own = np.diag(sim)
             other = (sim.sum(1) - own) / (len(exemplars) - 1)
@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", default=None)
     p.add_argument("--data", default=str(DEFAULT_STROKES))
     p.add_argument("--gammas", default="0,1,2,4")
+    p.add_argument("--sampler", choices=sorted(SAMPLER_STEPS), default=DEFAULT_SAMPLER)
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default 250 for ddpm, 25 for ddim)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     model = OneShotCFGDM.from_pretrained(args.weights)
@@ -59,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     for category in test:
         line = (Path(args.data) / f"{category}.ndjson").read_text(encoding="utf-8").splitlines()[0]
         exemplars.append(strokes_to_bitmap(json.loads(line)["drawing"]))
-    result = evaluate(model, np.stack(exemplars), [float(g) for g in args.gammas.split(",")], seed=args.seed)
-    print(json.dumps({"held_out_categories": len(test), "result": result}, indent=2))
+    result = evaluate(model, np.stack(exemplars), [float(g) for g in args.gammas.split(",")], args.steps,
+                      args.seed, args.sampler)
+    print(json.dumps({"held_out_categories": len(test), "sampler": args.sampler,
+                      "steps": args.steps or SAMPLER_STEPS[args.sampler], "result": result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from diffusers.training_utils import EMAModel
 
-from .cfgdm import OneShotCFGDM, small_unet, to_model_space, training_loss
+from .cfgdm import DEFAULT_SAMPLER, SAMPLER_STEPS, OneShotCFGDM, small_unet, to_model_space, training_loss
 from .oneshot_data import DEFAULT_STROKES, EpisodeSampler, load_strokes_folder, split_categories
 from .stroke_augment import render_views
 
@@ -230,7 +230,7 @@ def write_figures(model: OneShotCFGDM, data, test_cats: list[str], out: Path, lo
     picks = [int(rng.choice(np.flatnonzero(data.labels == data.categories.index(c)))) for c in test_cats[:6]]
     exemplars = data.images[picks]
     gammas = [0.0, 1.0, 2.0, 4.0]
-    samples = [model.sample(exemplars, gamma=g, steps=25, seed=seed) for g in gammas]
+    samples = [model.sample(exemplars, gamma=g, seed=seed) for g in gammas]  # the default sampler (DDPM)
     fig, axes = plt.subplots(len(picks), len(gammas) + 1, figsize=(1.3 * (len(gammas) + 1), 1.3 * len(picks)),
                              squeeze=False)
     for r in range(len(picks)):
@@ -241,6 +241,8 @@ def write_figures(model: OneShotCFGDM, data, test_cats: list[str], out: Path, lo
             if r == 0:
                 axes[r, c + 1].set_title(f"γ={g:g}", fontsize=8)
         axes[0, 0].set_title("exemplar", fontsize=8)
+    fig.suptitle(f"held-out exemplars, {DEFAULT_SAMPLER.upper()} {SAMPLER_STEPS[DEFAULT_SAMPLER]} steps, seed {seed}",
+                 fontsize=8)
     for a in axes.ravel():
         a.set_xticks([])
         a.set_yticks([])

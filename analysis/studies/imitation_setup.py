@@ -79,11 +79,13 @@ def build_audit(args: argparse.Namespace) -> AuditSetup:
         # identity = a held-out category's exemplar (drawing 0); its real works = the category's other drawings
         exemplars, real_works = list(drawings[:, 0]), [list(d[1:]) for d in drawings]
         if args.generator == "cfgdm":
-            from models.cfgdm import OneShotCFGDM
+            from models.cfgdm import SAMPLER_STEPS, OneShotCFGDM
 
             model = OneShotCFGDM.from_pretrained(args.cfgdm_weights, args.device)
-            imitator: Imitator = CFGDMImitator(model, drawings[:, 0], categories, gamma=args.gamma, steps=args.steps)
-            description.update(gamma=args.gamma, steps=args.steps, sampler="ddim")
+            imitator: Imitator = CFGDMImitator(model, drawings[:, 0], categories, gamma=args.gamma, steps=args.steps,
+                                               sampler=args.sampler)
+            description.update(gamma=args.gamma, sampler=args.sampler,
+                               steps=args.steps or SAMPLER_STEPS[args.sampler])
         else:  # the human reference: drawings 1..N of the category "imitate" it, the rest are its real works
             if not 1 <= args.samples <= drawings.shape[1] - 2:
                 raise ValueError(f"--generator people needs 1 <= --samples <= {drawings.shape[1] - 2} "
@@ -97,12 +99,12 @@ def build_audit(args: argparse.Namespace) -> AuditSetup:
                 raise ValueError("--generator pipeline needs --pipeline (folder or hub id) and --identities")
             try:
                 imitator = TextToImageImitator.from_pretrained(
-                    args.pipeline, identities, args.device, template=args.template, steps=args.steps,
+                    args.pipeline, identities, args.device, template=args.template, steps=args.steps or 25,
                     guidance_scale=args.guidance_scale, height=args.height, width=args.width,
                     batch_size=args.batch_size)
             except (OSError, ValueError) as exc:  # missing folder, bad repo id, no network
                 raise ValueError(f"cannot load a diffusers pipeline from {args.pipeline!r}: {exc}") from None
-            description.update(pipeline=str(args.pipeline), steps=args.steps, template=args.template)
+            description.update(pipeline=str(args.pipeline), steps=args.steps or 25, template=args.template)
         else:
             if args.folder is None:
                 raise ValueError("--generator folder needs --folder (one subfolder of images per identity)")

@@ -82,7 +82,7 @@ class CFGDMImitator:
     """The one-shot CFGDM: each identity is an exemplar drawing it is conditioned on."""
 
     def __init__(self, model, exemplars: np.ndarray, identities: Sequence[str], gamma: float = 1.0,
-                 steps: int = 25, sampler: str = "ddim", batch_size: int = 256) -> None:
+                 steps: int | None = None, sampler: str = "ddpm", batch_size: int = 256) -> None:
         if len(exemplars) != len(identities):
             raise ValueError("need one exemplar per identity")
         self.model, self.exemplars, self.identities = model, np.asarray(exemplars), list(identities)

@@ -179,12 +179,12 @@ def curves(per_sample: pd.DataFrame, n_bins: int = 8, min_samples: int = 10, n_b
                                        "recognizability", "lo", "hi", "dropped"])
 
 
-def cfgdm_sources(model, gammas: Sequence[float], steps: int = 25, sampler: str = "ddim") -> list[Source]:
+def cfgdm_sources(model, gammas: Sequence[float], steps: int | None = None, sampler: str = "ddpm") -> list[Source]:
     """The CFGDM at each guidance scale, as sources."""
     return [Source(f"cfgdm γ={g:g}", "cfgdm", float(g), cfgdm_generator(model, steps, sampler)) for g in gammas]
 
 
-def cfgdm_generator(model, steps: int = 25, sampler: str = "ddim") -> Generator:
+def cfgdm_generator(model, steps: int | None = None, sampler: str = "ddpm") -> Generator:
     """`OneShotCFGDM.sample` as a `Generator`."""
     def generate(exemplars: np.ndarray, gamma: float, seed: int) -> np.ndarray:
         return model.sample(exemplars, gamma=gamma, steps=steps, sampler=sampler, seed=seed)
@@ -255,8 +255,8 @@ def plot_curves(table: pd.DataFrame, chance: float, path: Path) -> None:
 
 
 def run(dataset: str, out: Path, critic: Critic, cfgdm=None, gammas: Sequence[float] = (), samples_per: int = 5,
-        humans: int = 5, way: int = 20, n_categories: int | None = None, steps: int = 25, seed: int = 0,
-        n_boot: int = 2000, n_bins: int = 8) -> dict:
+        humans: int = 5, way: int = 20, n_categories: int | None = None, steps: int | None = None, seed: int = 0,
+        n_boot: int = 2000, n_bins: int = 8, sampler: str = "ddpm") -> dict:
     """The whole study for one data set: CSVs, ``summary.json`` and plots in ``out``; returns the summary.
 
     ``n_categories`` limits Quick, Draw! to its first N held-out categories and Omniglot to its
@@ -264,6 +264,8 @@ def run(dataset: str, out: Path, critic: Critic, cfgdm=None, gammas: Sequence[fl
     the sources are the baseline generator and the human reference only.
     """
     import json
+
+    from models.cfgdm import SAMPLER_STEPS
 
     from ..compare import jsonable
 
@@ -278,7 +280,7 @@ def run(dataset: str, out: Path, critic: Critic, cfgdm=None, gammas: Sequence[fl
             raise ValueError("no CFGDM is trained on Omniglot: run --dataset omniglot without --gammas")
         notes.append("No CFGDM is trained on Omniglot: the sources are the baseline generator and the human "
                      "reference (the other drawer of each benchmark character).")
-    sources = [baseline_source()] + (cfgdm_sources(cfgdm, gammas, steps) if cfgdm is not None else [])
+    sources = [baseline_source()] + (cfgdm_sources(cfgdm, gammas, steps, sampler) if cfgdm is not None else [])
     per_sample = sweep(critic, cats, sources, samples_per, way, seed)
     summary = summarize(per_sample, n_boot, seed)
     curve = curves(per_sample, n_bins, n_boot=n_boot, seed=seed)
@@ -295,6 +297,8 @@ def run(dataset: str, out: Path, critic: Critic, cfgdm=None, gammas: Sequence[fl
                          "recognizer_sha256": critic.recognizer.meta.get("weights_sha256"),
                          "extractor_sha256": critic.extractor.meta.get("weights_sha256")},
               "seed": seed, "n_boot": n_boot, "notes": notes,
+              "cfgdm_sampler": ({"sampler": sampler, "steps": steps or SAMPLER_STEPS[sampler]}
+                                if cfgdm is not None else None),
               "sources": summary.to_dict(orient="records"),
               "curves_dropped_bins": int(curve.dropped.sum()) if len(curve) else 0}
     (out / "summary.json").write_text(json.dumps(jsonable(record), indent=2, ensure_ascii=False) + "\n")

@@ -305,6 +305,7 @@ def test_cli_audits_the_cfgdm_with_the_critic(tmp_path: Path, critic_dir: Path, 
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["generator"] == "cfgdm" and summary["n_identities"] == 4 and summary["chance"] == 0.25
+    assert (summary["sampler"], summary["steps"]) == ("ddpm", 2)
     assert summary["rank_sum"]["n_tested"] == 4 and summary["real_per_identity"] == 24
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 16 and set(predictions.set) == {"imitation", "baseline"}

@@ -119,6 +119,7 @@ def test_originality_cli_on_quickdraw(tmp_path: Path) -> None:
         assert {"name", "originality", "recognizability"} <= set(source)
         assert source["originality_lo"] <= source["originality"] <= source["originality_hi"]
     assert summary["chance"] == 0.05 and summary["n_categories"] == 20 and summary["critic"]["name"] == "quickdraw"
+    assert summary["cfgdm_sampler"] == {"sampler": "ddpm", "steps": 2}
     assert len(pd.read_csv(out / "per_sample.csv")) == 20 * (5 + 2 + 2 + 2)
     assert set(pd.read_csv(out / "generalization_curves.csv").name) <= set(names)
     for png in ("originality_recognizability.png", "generalization_curves.png"):

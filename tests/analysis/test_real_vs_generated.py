@@ -60,12 +60,13 @@ def test_real_vs_generated_cli(tmp_path) -> None:
     torch.manual_seed(0)
     OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=50).save_pretrained(tmp_path / "cfgdm", meta={"steps": 0})
     done = subprocess.run([sys.executable, "-m", "analysis", "real-vs-generated", "--categories", "8",
-                           "--per-category", "4", "--steps", "2", "--epochs", "1", "--quick",
+                           "--per-category", "4", "--sampler", "ddim", "--steps", "2", "--epochs", "1", "--quick",
                            "--cfgdm-weights", str(tmp_path / "cfgdm"), "--out", str(tmp_path / "out")],
                           cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(tmp_path / "out" / "distinguishability.csv")
     assert table.band.tolist() == ["full", "lowpass 3", "lowpass 6", "highpass 3", "highpass 6"]
     assert ((table.accuracy >= 0) & (table.accuracy <= 1)).all() and (table.n_test == 2 * 2 * 4).all()
-    assert len(json.loads(done.stdout.strip().splitlines()[-1])["test_categories"]) == 2
+    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(printed["test_categories"]) == 2 and (printed["sampler"], printed["steps"]) == ("ddim", 2)
     assert (tmp_path / "out" / "distinguishability.png").exists()

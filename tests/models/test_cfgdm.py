@@ -117,6 +117,20 @@ def test_sampling_is_seeded_and_returns_drawings(sampler: str) -> None:
         model.sample(drawings(1), sampler="euler")
 
 
+@pytest.mark.parametrize("sampler, steps", [("ddpm", 250), ("ddim", 25)])
+def test_each_sampler_runs_its_own_default_number_of_steps(sampler: str, steps: int) -> None:
+    """DDPM is the default sampler (250 steps: with the shipped model, DDIM's 25 deterministic steps
+    draw tangled strokes, README); DDIM keeps its fast 25."""
+    from models.cfgdm import DEFAULT_SAMPLER, SAMPLER_STEPS
+
+    assert DEFAULT_SAMPLER == "ddpm" and SAMPLER_STEPS[sampler] == steps
+    model = OneShotCFGDM(small_unet((8, 16)), num_train_timesteps=1000)
+    calls: list[int] = []
+    model.unet.register_forward_hook(lambda _m, args, _out: calls.append(args[0].shape[0]))
+    model.sample(drawings(1), gamma=1.0, **({} if sampler == DEFAULT_SAMPLER else {"sampler": sampler}))
+    assert len(calls) == steps  # one batched (conditional + unconditional) forward per step
+
+
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
 def test_sampling_many_exemplars_runs_the_unet_in_bounded_chunks(sampler: str) -> None:
     """Sampling 1,000 exemplars in one UNet batch took 3.6 GB with the shipped UNet; chunks bound
