@@ -19,9 +19,10 @@ the exemplar changes the model's noise prediction,
     s(e) = mean over k of  mean_pixels (eps(x_k, t_k | e) - eps(x_k, t_k | null))^2
 
 over K states ``x_k`` taken from the model's **own guided sampling trajectories** from that
-exemplar (`sampling_states`): DDIM (eta = 0, deterministic given its start) with guidance
-`gamma`, `n_noise` trajectories from seeded Gaussian noise, states recorded at the DDIM steps
-nearest the requested fractions of T. These are the states in which guidance actually steers
+exemplar (`sampling_states`): by default ancestral DDPM, the sampler whose samples the README and
+the model card show (DDIM, deterministic given its start, is the option), with guidance `gamma`,
+`n_noise` trajectories from seeded Gaussian noise, states recorded at the steps nearest the
+requested fractions of T. These are the states in which guidance actually steers
 generation (the maps follow the generation, as in Boutin et al.); forward-noised copies of the
 exemplar would instead show the model where the exemplar itself already is. The states and the
 unconditional predictions are held fixed (no gradient flows through the trajectory); only the
@@ -41,7 +42,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -71,7 +72,8 @@ class AttributionSettings:
     timesteps: tuple[float, ...] = (0.8, 0.5, 0.2)  # CFGDM: where on the trajectory, fractions of T
     n_noise: int = 2  # CFGDM: sampling trajectories (noise draws) per exemplar
     gamma: float = 1.0  # CFGDM: guidance scale of the sampling trajectories
-    sampling_steps: int = 20  # CFGDM: DDIM steps of the sampling trajectories
+    sampler: str = "ddpm"  # CFGDM: sampler of the trajectories ("ddpm" or "ddim")
+    sampling_steps: int = 50  # CFGDM: steps of the sampling trajectories
     batch_size: int = 64  # most model inputs in one forward pass: bounds peak memory
     seed: int = 0
 
@@ -191,20 +193,25 @@ def blank_exemplar(like: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sampling_states(model: OneShotCFGDM, exemplars: torch.Tensor, settings: AttributionSettings,
                     seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The fixed ``(x_t, t, eps_uncond)`` per exemplar: states of its own guided DDIM trajectories.
+    """The fixed ``(x_t, t, eps_uncond)`` per exemplar: states of its own guided trajectories.
 
     ``n_noise`` trajectories per exemplar start from Gaussian noise drawn from one generator
     seeded with ``seed`` (default ``settings.seed``), all exemplars' noise in one draw, so the
     states do not depend on how drawings are chunked. DDIM with eta = 0 is deterministic after
-    its start. A state is kept at each DDIM step whose timestep is nearest to a requested
-    fraction of T; its unconditional prediction comes from the same guided forward pass.
+    its start; DDPM adds fresh noise at every step, drawn per drawing and trajectory from
+    `trajectory_generator`, again independent of chunking. A state is kept at each step whose
+    timestep is nearest to a requested fraction of T; its unconditional prediction comes from
+    the same guided forward pass.
     Returns ``x_t`` and ``eps_uncond`` ``[M, K, 1, 32, 32]`` and ``t`` ``[M, K]``, ``K`` = states
     per trajectory x ``n_noise``.
     """
     seed = settings.seed if seed is None else seed
     n, shape = exemplars.shape[0], exemplars.shape[1:]
     device = exemplars.device
-    scheduler = DDIMScheduler.from_config(model.scheduler.config)
+    schedulers = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler}
+    if settings.sampler not in schedulers:
+        raise ValueError(f"unknown sampler {settings.sampler!r}; choose ddpm or ddim")
+    scheduler = schedulers[settings.sampler].from_config(model.scheduler.config)
     scheduler.set_timesteps(settings.sampling_steps)
     steps = [int(t) for t in scheduler.timesteps]
     total = model.scheduler.config.num_train_timesteps
@@ -219,6 +226,8 @@ def sampling_states(model: OneShotCFGDM, exemplars: torch.Tensor, settings: Attr
     for j in range(settings.n_noise):
         for part in _chunks(n, rows):
             x, e, slot = start[j, part].to(device), exemplars[part], j * len(keep)
+            noise = ([trajectory_generator(seed, j, r) for r in range(part.start, part.stop)]
+                     if settings.sampler == "ddpm" else None)
             for i, step in enumerate(scheduler.timesteps):
                 t = torch.full((len(x),), int(step), device=device, dtype=torch.long)
                 cond, uncond = model.eps(torch.cat([x, x]), torch.cat([t, t]),
@@ -226,8 +235,15 @@ def sampling_states(model: OneShotCFGDM, exemplars: torch.Tensor, settings: Attr
                 if i in keep:
                     x_t[part, slot], eps_uncond[part, slot], t_all[part, slot] = x, uncond, int(step)
                     slot += 1
-                x = scheduler.step((1 + settings.gamma) * cond - settings.gamma * uncond, step, x).prev_sample
+                x = scheduler.step((1 + settings.gamma) * cond - settings.gamma * uncond, step, x,
+                                   generator=noise).prev_sample
     return x_t, t_all, eps_uncond
+
+
+def trajectory_generator(seed: int, trajectory: int, drawing: int) -> torch.Generator:
+    """The generator of one drawing's DDPM step noise on one trajectory: seeded from all three,
+    so a drawing's trajectory is the same whichever chunk it is sampled in."""
+    return torch.Generator().manual_seed(int(np.random.default_rng([seed, trajectory, drawing]).integers(2**62)))
 
 
 def _at_28(images: np.ndarray) -> np.ndarray:

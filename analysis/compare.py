@@ -162,7 +162,7 @@ def machine_maps(names: list[str], stimuli: dict[str, Stimulus], width: int, hei
         trained = cfgdm.meta.get("steps_done", cfgdm.meta.get("steps"))
         notes["cfgdm"] = {"method": cfgdm_method, "training_steps": trained,
                           "held_out_categories": len(cfgdm.meta.get("test_categories", [])),
-                          "states": f"guided DDIM trajectories from the exemplar (gamma {settings.gamma}, "
+                          "states": f"guided {settings.sampler.upper()} trajectories from the exemplar (gamma {settings.gamma}, "
                                     f"{settings.sampling_steps} steps, {settings.n_noise} seeds), states at "
                                     f"{list(settings.timesteps)} of T"}
     for machine in machines:

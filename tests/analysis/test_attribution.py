@@ -147,7 +147,7 @@ def test_sampling_states_follow_the_models_own_guided_trajectory() -> None:
 
     model = tiny_cfgdm()
     exemplar = to_model_space(drawing_everywhere()[None])
-    settings = AttributionSettings(timesteps=(0.9, 0.05), n_noise=1, sampling_steps=5, gamma=2.0)
+    settings = AttributionSettings(timesteps=(0.9, 0.05), n_noise=1, sampling_steps=5, gamma=2.0, sampler="ddim")
     x_t, t, _ = sampling_states(model, exemplar, settings, seed=7)
     scheduler = DDIMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(5)
@@ -162,6 +162,39 @@ def test_sampling_states_follow_the_models_own_guided_trajectory() -> None:
     assert sorted(int(v) for v in t[0]) == [int(scheduler.timesteps[-1]), int(scheduler.timesteps[0])]
     other, _, _ = sampling_states(model, exemplar, settings, seed=8)
     assert not torch.allclose(other, x_t)
+
+
+def test_ddpm_sampling_states_are_the_ancestral_samplers_and_do_not_depend_on_chunks() -> None:
+    """By default the states come from guided DDPM, the sampler of the samples shown to people:
+    each drawing's trajectory is the one a DDPM loop with its own step-noise generator takes,
+    whether it is sampled alone or in a chunk with others."""
+    from diffusers import DDPMScheduler
+
+    from analysis.attribution import trajectory_generator
+
+    model = tiny_cfgdm()
+    images = np.stack([drawing_everywhere(), drawing_everywhere().T, drawing_everywhere()[::-1]])
+    exemplars = to_model_space(images)
+    settings = AttributionSettings(timesteps=(0.9, 0.3), n_noise=2, sampling_steps=6, gamma=1.5)
+    assert settings.sampler == "ddpm"
+    x_t, t, _ = sampling_states(model, exemplars, settings, seed=3)
+    one_at_a_time, _, _ = sampling_states(model, exemplars, replace(settings, batch_size=2), seed=3)
+    assert torch.allclose(x_t, one_at_a_time, atol=1e-6)
+    scheduler = DDPMScheduler.from_config(model.scheduler.config)
+    scheduler.set_timesteps(6)
+    start = torch.randn((2, 3, *exemplars.shape[1:]), generator=torch.Generator().manual_seed(3))
+    j, r = 1, 2  # second trajectory of the third drawing
+    x, noise, seen = start[j, r:r + 1], trajectory_generator(3, j, r), {}
+    with torch.no_grad():
+        for step in scheduler.timesteps:
+            seen[int(step)] = x.clone()
+            eps = model.guided_eps(x, torch.full((1,), int(step)), exemplars[r:r + 1], 1.5)
+            x = scheduler.step(eps, step, x, generator=[noise]).prev_sample
+    for k in range(2):
+        assert torch.allclose(x_t[r, 2 + k], seen[int(t[r, 2 + k])][0], atol=1e-5)
+    assert not torch.allclose(x_t[r, 0], x_t[r, 2])  # the two trajectories differ
+    with pytest.raises(ValueError, match="sampler"):
+        sampling_states(model, exemplars, replace(settings, sampler="euler"))
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "occlusion"])
