@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     for category in test:
         line = (Path(args.data) / f"{category}.ndjson").read_text(encoding="utf-8").splitlines()[0]
         exemplars.append(strokes_to_bitmap(json.loads(line)["drawing"]))
-    result = evaluate(model, np.stack(exemplars), [float(g) for g in args.gammas.split(",")], args.steps,
-                      args.seed, args.sampler)
+    result = evaluate(model, np.stack(exemplars), [float(g) for g in args.gammas.split(",")], steps=args.steps,
+                      seed=args.seed, sampler=args.sampler)
     print(json.dumps({"held_out_categories": len(test), "sampler": args.sampler,
                       "steps": args.steps or SAMPLER_STEPS[args.sampler], "result": result}, indent=2))
 

@@ -186,3 +186,21 @@ def test_evaluation_compares_samples_with_own_and_other_exemplars() -> None:
     for row in result.values():
         assert 0 <= row["closer_to_own"] <= 1
         assert -1 <= row["other_exemplars"] <= 1 and -1 <= row["own_exemplar"] <= 1
+
+
+def test_evaluation_cli_reports_its_sampler(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`python -m models.evaluate_cfgdm` on a saved model and a strokes folder: the held-out
+    categories' first drawings are the exemplars, and the output names the sampler and steps."""
+    from models.evaluate_cfgdm import main
+
+    lines = [line for line in (REPO / "tests" / "data" / "strokes_sample.ndjson").read_text().splitlines() if line]
+    strokes = tmp_path / "strokes"
+    strokes.mkdir()
+    for k in range(3):
+        (strokes / f"cat{k}.ndjson").write_text("\n".join(lines[2 * k:2 * k + 2]) + "\n")
+    tiny_model().save_pretrained(tmp_path / "cfgdm", meta={"test_categories": ["cat0", "cat1", "cat2"]})
+    main(["--weights", str(tmp_path / "cfgdm"), "--data", str(strokes), "--gammas", "0,1", "--sampler", "ddim",
+          "--steps", "2"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["held_out_categories"] == 3 and (printed["sampler"], printed["steps"]) == ("ddim", 2)
+    assert set(printed["result"]) == {"0", "1"}
