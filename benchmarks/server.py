@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -204,17 +205,44 @@ class GameServer:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
         return total / os.sysconf("SC_CLK_TCK")
 
-    def batcher_stats(self) -> dict[int, tuple[int, int]]:
-        """``{pid: (forward passes, images)}`` of the worker processes that answered.
+    def worker_pids(self) -> set[int]:
+        """The gunicorn master's live child processes: the workers that can serve requests."""
+        if self.proc is None:
+            return set()
+        master, children = self.proc.pid, set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            if int(fields[1]) == master:  # ppid (field 4)
+                children.add(int(stat.parent.name))
+        return children
 
-        Each worker has its own batcher; asking a few times per worker reaches each of them
-        with high probability (the kernel's accept queue spreads the connections).
+    def batcher_stats(self, timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
+        """``{pid: (forward passes, images)}`` of every worker process.
+
+        Each worker has its own batcher, and which worker accepts a connection is up to the
+        kernel: a few sequential requests can all land on the same worker (CI once saw one
+        of two workers after eight). So this asks in concurrent bursts, on fresh connections,
+        until every live worker (`worker_pids`) has answered or ``timeout_s`` passes; a worker
+        still missing then is left out, which `measure`'s ``worker_processes_seen`` shows.
         """
+        wanted = self.worker_pids()
         per_pid: dict[int, tuple[int, int]] = {}
-        for _ in range(4 * (self.workers or 1)):
-            answer = requests.get(f"{self.base_url}/_bench/stats", timeout=10).json()
-            per_pid[answer["pid"]] = (answer["forward_passes"], answer["images"])
-        return per_pid
+
+        def ask(_: int) -> tuple[int, tuple[int, int]]:
+            with requests.Session() as session:  # a new connection for every request
+                answer = session.get(f"{self.base_url}/_bench/stats", timeout=10).json()
+            return answer["pid"], (answer["forward_passes"], answer["images"])
+
+        burst = 4 * max(len(wanted), self.workers or 1)
+        deadline = time.monotonic() + timeout_s
+        with ThreadPoolExecutor(burst) as pool:
+            while True:
+                per_pid.update(pool.map(ask, range(burst)))
+                if wanted <= per_pid.keys() or time.monotonic() > deadline:
+                    return per_pid
 
 
 def temp_databases(choice: str) -> Iterator[TempDatabase]:
