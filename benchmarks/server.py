@@ -139,6 +139,12 @@ def uncredited_rounds(url: str) -> dict[str, int]:
     return by_rule
 
 
+def proc_stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name, so ``[0]`` is field 3 (state);
+    the name is cut at its last ``)`` because it may itself hold spaces and parentheses."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 class GameServer:
     """gunicorn serving ``wsgi:app`` on a free 127.0.0.1 port against ``database``; ``env`` adds
     settings (the benchmarks pass `crowd_behind_one_address`)."""
@@ -201,7 +207,7 @@ class GameServer:
         """
         total = 0
         for pid in {self.proc.pid, *pids} if self.proc is not None else pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat_fields(pid)
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
         return total / os.sysconf("SC_CLK_TCK")
 
@@ -210,13 +216,13 @@ class GameServer:
         if self.proc is None:
             return set()
         master, children = self.proc.pid, set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for folder in Path("/proc").glob("[0-9]*"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                fields = proc_stat_fields(int(folder.name))
             except OSError:  # the process ended while we looked
                 continue
             if int(fields[1]) == master:  # ppid (field 4)
-                children.add(int(stat.parent.name))
+                children.add(int(folder.name))
         return children
 
     def batcher_stats(self, timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
@@ -232,8 +238,7 @@ class GameServer:
         per_pid: dict[int, tuple[int, int]] = {}
 
         def ask(_: int) -> tuple[int, tuple[int, int]]:
-            with requests.Session() as session:  # a new connection for every request
-                answer = session.get(f"{self.base_url}/_bench/stats", timeout=10).json()
+            answer = requests.get(f"{self.base_url}/_bench/stats", timeout=10).json()
             return answer["pid"], (answer["forward_passes"], answer["images"])
 
         burst = 4 * max(len(wanted), self.workers or 1)
