@@ -1,7 +1,7 @@
 """``python -m benchmarks chaos``: players keep playing while the server is SIGKILLed and restarted.
 
 The load benchmark's players (`benchmarks.players`, which retry like the page: same round id,
-unsent points resent from the server's ``n_points``) play against the real server while its
+unsent points resent from the server's ``n_points``, the socket reopened, plain HTTP meanwhile) play against the real server while its
 whole process group (gunicorn master and workers) is killed with SIGKILL ``--kills`` times and
 started again. Afterwards the database is compared with what the players were told:
 
@@ -24,7 +24,7 @@ import time
 
 import sqlalchemy as sa
 
-from benchmarks.players import Player, Recorder, play
+from benchmarks.players import TRANSPORTS, Player, Recorder, play, transport_for
 from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
                                crowd_behind_one_address)
 
@@ -75,7 +75,8 @@ def audit(url: str, crowd: list[Player]) -> dict[str, int]:
             "acknowledged_rounds_lost": len(set(sent) - stored_rounds)}
 
 
-def measure(players: int, seconds: float, kills: int, database: str) -> dict:
+def measure(players: int, seconds: float, kills: int, database: str,
+            transport: str = "socket") -> dict:
     db = TempDatabase(database)
     server = GameServer(db, env=crowd_behind_one_address(players))
     killed_at: list[float] = []
@@ -86,13 +87,14 @@ def measure(players: int, seconds: float, kills: int, database: str) -> dict:
         killer = threading.Thread(target=_kill_repeatedly, daemon=True,
                                   args=(server, kills, seconds, recorder, killed_at))
         killer.start()
-        recorder, crowd = play(server.base_url, players, seconds, recorder)
+        recorder, crowd = play(transport_for(transport, server.base_url), players, seconds, recorder)
         killer.join()
         result = audit(db.url, crowd)
     finally:
         server.stop()
         db.drop()
-    return {"players": players, "seconds": seconds, "database": database, "kills": len(killed_at),
+    return {"players": players, "seconds": seconds, "database": database, "transport": transport,
+            "kills": len(killed_at),
             "rounds": recorder.rounds, "unanswered_requests": recorder.unreachable,
             "error_answers": dict(recorder.statuses), **result}
 
@@ -104,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--transport", choices=tuple(TRANSPORTS), default="socket",
+                        help="how the players reach the server (see `python -m benchmarks load`)")
     args = parser.parse_args(argv)
     if not 1 <= args.players <= 1000 or not 1 <= args.seconds <= 600 or not 0 <= args.kills <= 50:
         parser.error("--players must be 1-1000, --seconds 1-600 and --kills 0-50")
     try:
-        baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database)
-        r = measure(args.players, args.seconds, args.kills, args.database)
+        baseline = measure(args.players, min(args.seconds, 10.0), 0, args.database, args.transport)
+        r = measure(args.players, args.seconds, args.kills, args.database, args.transport)
     except DatabaseUnavailable as exc:
         parser.error(str(exc))
     for name, figures in (("baseline (no kill)", baseline), (f"{r['kills']} SIGKILLs", r)):

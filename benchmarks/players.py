@@ -1,67 +1,101 @@
-"""Simulated players for the load and chaos benchmarks: real rounds over HTTP, paced like the page.
+"""Simulated players for the load and chaos benchmarks: real rounds, paced like the page.
 
-Each player is one thread with its own cookie session. It consents, then plays rounds until the
-deadline: it starts a round with a fresh UUID, "brushes" along the drawing's ink (a
-nearest-neighbour walk, so consecutive points are a stroke, not a scan) at most `POINTS_PER_S`
-points a second and never faster than `HAND_SPEED` canvas lengths per second, so a jump between
-strokes takes the time a hand needs (`hand_times`). Points carry the page clock the server's
-anti-cheat checks (``webapp/services/plausibility.py``: ``t_ms`` counts from the server's round
-start) and are sent only once that much real time has passed, so the simulated players are
-credited like honest ones. It sends its points the way ``static/js/api.js`` does: one request in flight, the next one
-`FLUSH_DELAY_S` after an answer unless `FLUSH_AT_POINTS` already wait, at most `MAX_SEND` per
-request, resent from the server's ``n_points`` after any failure. A round ends when the server
-recognises the drawing, or with a skip when the ink runs out; the player then pauses
+Each player is one coroutine with its own cookie session (aiohttp), all of them on one event
+loop, so the load generator costs little CPU next to the server it measures on the same machine.
+A player consents, then plays rounds until the deadline: it starts a round with a fresh UUID,
+"brushes" along the drawing's ink (a nearest-neighbour walk, so consecutive points are a stroke,
+not a scan) at most `POINTS_PER_S` points a second and never faster than `HAND_SPEED` canvas
+lengths per second, so a jump between strokes takes the time a hand needs (`hand_times`). Points
+carry the page clock the server's anti-cheat checks (``webapp/services/plausibility.py``:
+``t_ms`` counts from the server's round start) and are sent only once that much real time has
+passed, so the simulated players are credited like honest ones. It sends its points the way
+``static/js/api.js`` does: one request in flight, the next one `FLUSH_DELAY_S` after an answer
+unless `FLUSH_AT_POINTS` already wait, at most `MAX_SEND` per request, resent from the server's
+``n_points`` after any failure, 5xx and 429 retried with the page's backoff. A round ends when
+the server recognises the drawing, or with a skip when the ink runs out; the player then pauses
 `ROUND_PAUSE_S` (reading the result) before the next round. Load is therefore bounded by the
-number of players, and every request goes to 127.0.0.1.
+number of players.
+
+How requests travel is the `Transport`'s business, as in the page: `SocketTransport` (the page's
+default: the game's requests over one WebSocket per player, plain HTTP while it is not open),
+`HttpTransport` (the HTTP API alone, the page's fallback), or `IdealServer`'s transport (no
+server at all: the guess service answers in process, the load benchmark's baseline).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+import aiohttp
 import numpy as np
-import requests
 from PIL import Image
 
 # The page's outbox (static/js/api.js) and a player's pace.
 FLUSH_DELAY_S = 0.150
 FLUSH_AT_POINTS = 32
 MAX_SEND = 200
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0)
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 POINTS_PER_S = 30.0
 #: brush speed in canvas lengths per second: a tenth of the anti-cheat's default
 #: ``DA_MAX_POINTER_SPEED`` (10), a calm hand
 HAND_SPEED = 1.0
 ROUND_PAUSE_S = 1.0
 REQUEST_TIMEOUT_S = 30.0
+#: the page's socket path (static/js/api.js) and how soon it tries again after losing it
+SOCKET_PATH = "/api/socket"
+SOCKET_RETRY_S = 1.0
 
 
 class Unreachable(Exception):
-    """No HTTP answer (connection refused or reset, timeout): the server is down or overloaded."""
+    """No answer (connection refused or reset, timeout): the server is down or overloaded."""
+
+
+@dataclass
+class Answer:
+    """A response as the page sees it: status, JSON body, and ``Retry-After`` (seconds) if any."""
+
+    status: int
+    data: Any
+    retry_after: float | None = None
+
+
+class Transport(Protocol):
+    """How a player's requests reach the game (one per player)."""
+
+    base_url: str
+
+    async def call(self, method: str, path: str, body: Any = None) -> Answer: ...
+
+    async def image(self, stimulus: dict[str, Any]) -> np.ndarray: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
 class Recorder:
-    """What all players saw, shared between their threads."""
+    """What all players saw (one event loop: no lock needed; read after `play` returns, or
+    from another thread only for counts)."""
 
     latencies_ms: list[float] = field(default_factory=list)  # guess-bearing batches answered 200
     statuses: Counter = field(default_factory=Counter)  # non-2xx answers by status
     unreachable: int = 0
     rounds: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: requests that travelled over the socket / over plain HTTP
+    by_transport: Counter = field(default_factory=Counter)
 
     def failure(self, status: int | None) -> None:
-        with self.lock:
-            if status is None:
-                self.unreachable += 1
-            else:
-                self.statuses[status] += 1
+        if status is None:
+            self.unreachable += 1
+        else:
+            self.statuses[status] += 1
 
     @property
     def errors(self) -> int:
@@ -78,7 +112,129 @@ class RoundRecord:
     status: str = "active"
 
 
-_ink_cache: dict[int, np.ndarray] = {}
+# --- transports -----------------------------------------------------------------------------------
+
+
+class HttpTransport:
+    """The HTTP API, one keep-alive connection pool and cookie jar per player (like a browser)."""
+
+    def __init__(self, base_url: str, recorder: Recorder) -> None:
+        self.base_url = base_url
+        self.recorder = recorder
+        # unsafe=True: keep cookies from an IP address (the benchmark server is 127.0.0.1)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                                          cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    async def call(self, method: str, path: str, body: Any = None) -> Answer:
+        self.recorder.by_transport["http"] += 1
+        try:
+            async with self.http.request(method, self.base_url + path, json=body) as response:
+                try:
+                    data = await response.json(content_type=None)
+                except ValueError:
+                    data = None
+                retry = response.headers.get("Retry-After")
+                return Answer(response.status, data, float(retry) if retry else None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(str(exc)) from None
+
+    async def image(self, stimulus: dict[str, Any]) -> np.ndarray:
+        try:
+            async with self.http.get(self.base_url + stimulus["image_url"]) as response:
+                png = await response.read()
+            return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(str(exc)) from None
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+class SocketTransport(HttpTransport):
+    """What the page does: the game's requests over one WebSocket, sent like HTTP requests
+    (``{"id", "method", "path", "body"}`` → ``{"id", "status", "body", "retry_after"?}``), and
+    plain HTTP whenever the socket is not open, while it reconnects in the background. The page
+    sends over the socket only requests the server serves there (`webapp/api/socket.py`)."""
+
+    SOCKET_ROUTES = (("POST", "/api/rounds"), ("GET", "/api/rounds/"), ("POST", "/api/rounds/"))
+
+    def __init__(self, base_url: str, recorder: Recorder) -> None:
+        super().__init__(base_url, recorder)
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.next_id = 0
+        self.pending: dict[int, asyncio.Future] = {}
+        self.connecting: asyncio.Task | None = None
+        self.retry_at = 0.0
+        self.reader: asyncio.Task | None = None
+
+    def _on_socket(self, method: str, path: str) -> bool:
+        return any(method == m and (path == p or (p.endswith("/") and path.startswith(p)))
+                   for m, p in self.SOCKET_ROUTES)
+
+    async def call(self, method: str, path: str, body: Any = None) -> Answer:
+        if not self._on_socket(method, path):
+            return await super().call(method, path, body)
+        if self.ws is None or self.ws.closed:
+            self._connect_soon()
+            return await super().call(method, path, body)
+        self.recorder.by_transport["socket"] += 1
+        self.next_id += 1
+        request_id = self.next_id
+        future = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        try:
+            await self.ws.send_str(json.dumps({"id": request_id, "method": method, "path": path,
+                                               "body": body}))
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+        except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(str(exc)) from None
+        finally:
+            self.pending.pop(request_id, None)
+
+    def _connect_soon(self) -> None:
+        if self.connecting is None and time.monotonic() >= self.retry_at:
+            self.connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            self.ws = await self.http.ws_connect(self.base_url + SOCKET_PATH, autoping=True)
+            self.reader = asyncio.get_running_loop().create_task(self._read(self.ws))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            self.retry_at = time.monotonic() + SOCKET_RETRY_S
+        finally:
+            self.connecting = None
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            reply = json.loads(message.data)
+            future = self.pending.get(reply.get("id"))
+            if future is not None and not future.done():
+                future.set_result(Answer(reply["status"], reply.get("body"), reply.get("retry_after")))
+        # The socket is gone (server restart, idle close): what waited on it failed in transit.
+        self.retry_at = time.monotonic() + SOCKET_RETRY_S
+        for future in list(self.pending.values()):
+            if not future.done():
+                future.set_exception(ConnectionError("socket closed"))
+
+    async def close(self) -> None:
+        if self.connecting is not None:
+            await asyncio.gather(self.connecting, return_exceptions=True)
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+        await super().close()
+
+
+TRANSPORTS = {"socket": SocketTransport, "http": HttpTransport}
+
+
+# --- the hand ---------------------------------------------------------------------------------------
+
+
+_ink_cache: dict[tuple[str, int], np.ndarray] = {}  # by (server, stimulus id)
 _ink_lock = threading.Lock()
 
 
@@ -113,92 +269,90 @@ def hand_times(walk: np.ndarray, canvas_px: float, start_ms: float) -> np.ndarra
 class Player:
     """One simulated participant (see the module docstring)."""
 
-    def __init__(self, base_url: str, recorder: Recorder) -> None:
-        self.base_url = base_url
+    def __init__(self, transport: Transport, recorder: Recorder) -> None:
+        self.transport = transport
         self.recorder = recorder
-        self.http = requests.Session()
         self.rounds: dict[str, RoundRecord] = {}  # rounds the server acknowledged
         self.round_ids_tried: set[str] = set()  # every id this player ever posted
         self.failures = 0
 
-    # -- HTTP ---------------------------------------------------------------------------------
+    async def _pause_after_failure(self, answer: Answer | None = None) -> None:
+        """The page's backoff (``Retry-After`` when the server gave one)."""
+        wait = BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)]
+        if answer is not None and answer.retry_after:
+            wait = max(wait, answer.retry_after)
+        self.failures += 1
+        await asyncio.sleep(wait)
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """``(status, json)``; raises `Unreachable` when no answer came."""
+    async def call(self, method: str, path: str, body: Any = None) -> Answer | None:
+        """One request; failures are recorded, None when no answer came."""
         try:
-            response = self.http.request(method, self.base_url + path, json=body,
-                                         timeout=REQUEST_TIMEOUT_S)
-        except requests.RequestException as exc:
+            answer = await self.transport.call(method, path, body)
+        except Unreachable:
             self.recorder.failure(None)
-            raise Unreachable(str(exc)) from None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code >= 300:
-            self.recorder.failure(response.status_code)
-        return response.status_code, data
+            return None
+        if answer.status >= 300:
+            self.recorder.failure(answer.status)
+        return answer
 
-    def retry(self, method: str, path: str, body: Any, deadline: float) -> tuple[int, Any] | None:
-        """Like the page: retry no-answer and 5xx with backoff until an answer or the deadline."""
+    async def retry(self, method: str, path: str, body: Any, deadline: float) -> Answer | None:
+        """Like the page: retry no-answer, 5xx and 429 with backoff until an answer or the deadline."""
         while time.monotonic() < deadline:
-            try:
-                status, data = self.call(method, path, body)
-            except Unreachable:
-                status, data = None, None
-            if status is not None and status < 500:
+            answer = await self.call(method, path, body)
+            if answer is not None and answer.status < 500 and answer.status != 429:
                 self.failures = 0
-                return status, data
-            time.sleep(BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)])
-            self.failures += 1
+                return answer
+            await self._pause_after_failure(answer)
         return None
 
-    def ink(self, stimulus: dict, deadline: float) -> np.ndarray:
+    async def ink(self, stimulus: dict[str, Any]) -> np.ndarray:
+        key = (self.transport.base_url, stimulus["id"])
         with _ink_lock:
-            cached = _ink_cache.get(stimulus["id"])
+            cached = _ink_cache.get(key)
         if cached is not None:
             return cached
         try:
-            png = self.http.get(self.base_url + stimulus["image_url"], timeout=REQUEST_TIMEOUT_S).content
-            walk = ink_walk(np.asarray(Image.open(io.BytesIO(png)).convert("L")))
-        except (requests.RequestException, OSError):
+            walk = ink_walk(await self.transport.image(stimulus))
+        except Unreachable:
             self.recorder.failure(None)
             return np.zeros((0, 2))
         with _ink_lock:
-            _ink_cache[stimulus["id"]] = walk
+            _ink_cache[key] = walk
         return walk
 
     # -- playing ------------------------------------------------------------------------------
 
-    def join(self, deadline: float) -> bool:
-        answer = self.retry("GET", "/api/me", None, deadline)
+    async def join(self, deadline: float) -> bool:
+        answer = await self.retry("GET", "/api/me", None, deadline)
         if answer is None:
             return False
-        version = answer[1]["consent_required"]
-        answer = self.retry("POST", "/api/consent", {"version": version, "agree": True}, deadline)
-        return answer is not None and answer[0] == 200
+        version = answer.data["consent_required"]
+        answer = await self.retry("POST", "/api/consent", {"version": version, "agree": True}, deadline)
+        return answer is not None and answer.status == 200
 
-    def run(self, deadline: float, start_delay_s: float = 0.0) -> None:
-        time.sleep(start_delay_s)
-        if not self.join(deadline):
-            return
-        while time.monotonic() < deadline:
-            self.play_round(deadline)
-            time.sleep(ROUND_PAUSE_S)
+    async def run(self, deadline: float, start_delay_s: float = 0.0) -> None:
+        await asyncio.sleep(start_delay_s)
+        try:
+            if not await self.join(deadline):
+                return
+            while time.monotonic() < deadline:
+                await self.play_round(deadline)
+                await asyncio.sleep(ROUND_PAUSE_S)
+        finally:
+            await self.transport.close()
 
-    def play_round(self, deadline: float) -> None:
+    async def play_round(self, deadline: float) -> None:
         round_id = str(uuid.uuid4())
         self.round_ids_tried.add(round_id)
-        answer = self.retry("POST", "/api/rounds", {"round_id": round_id}, deadline)
-        if answer is None or answer[0] not in (200, 201):
+        answer = await self.retry("POST", "/api/rounds", {"round_id": round_id}, deadline)
+        if answer is None or answer.status not in (200, 201):
             return
-        state = answer[1]
-        with self.recorder.lock:
-            self.recorder.rounds += 1
+        state = answer.data
+        self.recorder.rounds += 1
         # The page's clock: t_ms counts from the server's round start, which was
         # ``elapsed_ms`` ago when the answer left the server.
         origin = time.monotonic() - state["elapsed_ms"] / 1000.0
-        walk = self.ink(state["stimulus"], deadline)
+        walk = await self.ink(state["stimulus"])
         canvas = float(max(state["stimulus"]["width"], state["stimulus"]["height"]))
         times = hand_times(walk, canvas, (time.monotonic() - origin) * 1000.0)
         points = [[float(x), float(y), round(float(t), 1)] for (x, y), t in zip(walk, times)]
@@ -213,52 +367,53 @@ class Player:
             if record.acked >= len(points):
                 break
             if drawn() - record.acked < FLUSH_AT_POINTS and drawn() < len(points):
-                time.sleep(FLUSH_DELAY_S)
+                await asyncio.sleep(FLUSH_DELAY_S)
             start = record.acked
             batch = points[start:min(drawn(), start + MAX_SEND)]
             if not batch:
                 continue
-            self.send(record, start, batch)
+            await self.send(record, start, batch)
         if record.status == "active" and record.acked >= len(points):
-            answer = self.retry("POST", f"/api/rounds/{round_id}/end", {"reason": "skip"}, deadline)
-            if answer is not None and answer[0] == 200:
-                record.status = answer[1]["status"]
+            answer = await self.retry("POST", f"/api/rounds/{round_id}/end", {"reason": "skip"}, deadline)
+            if answer is not None and answer.status == 200:
+                record.status = answer.data["status"]
 
-    def send(self, record: RoundRecord, start: int, batch: list[list[float]]) -> None:
+    async def send(self, record: RoundRecord, start: int, batch: list[list[float]]) -> None:
         """One guess-bearing batch; its latency is recorded when it was answered with 200."""
         t0 = time.perf_counter()
-        try:
-            status, data = self.call("POST", f"/api/rounds/{record.round_id}/points",
-                                     {"start_index": start, "points": batch})
-        except Unreachable:
-            time.sleep(BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)])
-            self.failures += 1
-            return
-        if status == 200:
+        answer = await self.call("POST", f"/api/rounds/{record.round_id}/points",
+                                 {"start_index": start, "points": batch})
+        if answer is not None and answer.status == 200:
             self.failures = 0
-            with self.recorder.lock:
-                self.recorder.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
-            record.acked = max(record.acked, data["n_points"])
-            record.status = data["status"]
-        elif status == 409 and isinstance(data, dict) and "expected_index" in data:
-            record.acked = int(data["expected_index"])
+            self.recorder.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+            record.acked = max(record.acked, answer.data["n_points"])
+            record.status = answer.data["status"]
+        elif answer is not None and answer.status == 409 and isinstance(answer.data, dict) \
+                and "expected_index" in answer.data:
+            record.acked = int(answer.data["expected_index"])
         else:
-            time.sleep(BACKOFF_S[min(self.failures, len(BACKOFF_S) - 1)])
-            self.failures += 1
-            if status in (403, 404, 409):  # the round cannot take more: give it up
-                record.status = "given-up"
+            await self._pause_after_failure(answer)
+            if answer is not None and answer.status in (400, 403, 404, 409):
+                record.status = "given-up"  # the round cannot take more: give it up
 
 
-def play(base_url: str, players: int, seconds: float,
+def play(make_transport: Any, players: int, seconds: float,
          recorder: Recorder | None = None) -> tuple[Recorder, list[Player]]:
-    """``players`` threads playing for ``seconds`` (arrivals spread over the first second)."""
+    """``players`` coroutines playing for ``seconds`` (arrivals spread over the first second),
+    each with the transport ``make_transport(recorder)`` gives it. Blocks until they are done."""
     recorder = recorder or Recorder()
-    crowd = [Player(base_url, recorder) for _ in range(players)]
-    deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=p.run, args=(deadline, i / max(players, 1)), daemon=True)
-               for i, p in enumerate(crowd)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + REQUEST_TIMEOUT_S + 10)
-    return recorder, crowd
+
+    async def main() -> list[Player]:
+        crowd = [Player(make_transport(recorder), recorder) for _ in range(players)]
+        deadline = time.monotonic() + seconds
+        await asyncio.wait_for(
+            asyncio.gather(*(p.run(deadline, i / max(players, 1)) for i, p in enumerate(crowd))),
+            timeout=seconds + REQUEST_TIMEOUT_S + 10)
+        return crowd
+
+    return recorder, asyncio.run(main())
+
+
+def transport_for(kind: str, base_url: str) -> Any:
+    """A ``make_transport(recorder)`` for `play`: ``socket`` (the page) or ``http``."""
+    return lambda recorder: TRANSPORTS[kind](base_url, recorder)

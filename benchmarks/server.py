@@ -225,21 +225,21 @@ class GameServer:
                 children.add(int(folder.name))
         return children
 
-    def batcher_stats(self, timeout_s: float = 30.0) -> dict[int, tuple[int, int]]:
-        """``{pid: (forward passes, images)}`` of every worker process.
+    def pipeline_stats(self, timeout_s: float = 30.0) -> dict[int, dict[str, int]]:
+        """``{pid: {"forward_passes", "images", "ticks", "batches"}}`` of every worker process.
 
-        Each worker has its own batcher, and which worker accepts a connection is up to the
+        Each worker has its own pipeline, and which worker accepts a connection is up to the
         kernel: a few sequential requests can all land on the same worker (CI once saw one
         of two workers after eight). So this asks in concurrent bursts, on fresh connections,
         until every live worker (`worker_pids`) has answered or ``timeout_s`` passes; a worker
         still missing then is left out, which `measure`'s ``worker_processes_seen`` shows.
         """
         wanted = self.worker_pids()
-        per_pid: dict[int, tuple[int, int]] = {}
+        per_pid: dict[int, dict[str, int]] = {}
 
-        def ask(_: int) -> tuple[int, tuple[int, int]]:
+        def ask(_: int) -> tuple[int, dict[str, int]]:
             answer = requests.get(f"{self.base_url}/_bench/stats", timeout=10).json()
-            return answer["pid"], (answer["forward_passes"], answer["images"])
+            return answer.pop("pid"), answer
 
         burst = 4 * max(len(wanted), self.workers or 1)
         deadline = time.monotonic() + timeout_s

@@ -1,9 +1,9 @@
-"""``GET /_bench/stats``: the micro-batcher's counters, for the load benchmark and tests only.
+"""``GET /_bench/stats``: the hot path's counters, for the load benchmark and tests only.
 
-`python -m benchmarks load` must report how many images each classifier forward pass carried,
-which only the serving process knows. The route exists only when ``DA_EXPOSE_STATS=1`` (config
-``EXPOSE_STATS``): a normal deployment has no such URL (404), so it leaks nothing. Counters are
-per process (each gunicorn worker has its own batcher), hence the ``pid`` in the answer.
+`python -m benchmarks load` must report how many images each classifier forward pass carried
+and how many batches each tick (one transaction) carried, which only the serving process knows.
+The route exists only when ``DA_EXPOSE_STATS=1`` (config ``EXPOSE_STATS``): a normal deployment has no such URL (404), so it leaks nothing. Counters are
+per process (each gunicorn worker has its own pipeline), hence the ``pid`` in the answer.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from flask import Flask, current_app, jsonify
 
 def _stats():
     service = current_app.extensions.get("guess_service")
-    batcher = service.batcher if service is not None else None
+    pipeline = current_app.extensions.get("pipeline")
     return jsonify({"pid": os.getpid(),
-                    "forward_passes": batcher.forward_passes if batcher else 0,
-                    "images": batcher.images if batcher else 0})
+                    "forward_passes": service.forward_passes if service else 0,
+                    "images": service.images if service else 0,
+                    "ticks": pipeline.ticks if pipeline else 0,
+                    "batches": pipeline.batches if pipeline else 0})
 
 
 def register(app: Flask) -> None:

@@ -74,9 +74,16 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Classifier: weights folder (None = shipped weights) and device (None = auto).
         "CLASSIFIER_WEIGHTS": os.environ.get("DA_CLASSIFIER_WEIGHTS") or None,
         "CLASSIFIER_DEVICE": os.environ.get("DA_DEVICE") or None,
-        # Micro-batching: wait at most this long to gather concurrent guess requests.
-        "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 5.0),
-        "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 64),
+        # CPU threads of the classifier's forward passes (0: torch's default, one per core). The
+        # game's model is tiny and its passes small: one thread finishes them without the other
+        # threads' spin-waiting, which on a busy 2-core machine cost 10-50x the pass itself and
+        # stole the cores the request threads need (docs/load.md).
+        "CLASSIFIER_THREADS": _int("DA_CLASSIFIER_THREADS", 1),
+        # The hot path's tick (webapp/services/pipeline.py): after a batch arrives, wait at most
+        # this long for other players' batches to share its forward pass and transaction, and
+        # take at most this many batches per tick.
+        "GUESS_BATCH_WINDOW_MS": _float("DA_GUESS_BATCH_WINDOW_MS", 2.0),
+        "GUESS_MAX_BATCH": _int("DA_GUESS_MAX_BATCH", 128),
         # Anti-cheat (webapp/services/plausibility.py): how far a page's t_ms may run ahead of
         # the server's clock, and the fastest pointer a hand moves (canvas lengths per second).
         "CLOCK_TOLERANCE_MS": _int("DA_CLOCK_TOLERANCE_MS", 1000),

@@ -195,13 +195,13 @@ def test_no_recognition_is_credited_after_timer_and_grace(make_game_app, monkeyp
     round_id, state = start(client)
     with app.app_context():
         service = guessing.get_guess_service()
-    real_top5 = service.top5
+    real_top5_many = service.top5_many
 
-    def slow_top5(image):
+    def slow_top5_many(images):
         clock.advance(4000)  # the guess finishes at 6.9 s, long after 3 s + 0.5 s
-        return [{"label": state["category"], "p": 0.99}, *real_top5(image)[1:]]
+        return [[{"label": state["category"], "p": 0.99}, *top5[1:]] for top5 in real_top5_many(images)]
 
-    monkeypatch.setattr(service, "top5", slow_top5)
+    monkeypatch.setattr(service, "top5_many", slow_top5_many)
     clock.advance(2900)
     answer = client.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": [[5, 5, 2800.0]]})
     assert answer.status_code == 200

@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from models import render
 from webapp.extensions import db
 from webapp.models import Round
-from webapp.services import reveal
-from webapp.services.rounds import revealed_image
+from webapp.services.pipeline import get_pipeline
 from webapp.services.stimuli import stimulus_pixels
 
 from .conftest import consented_client, ink_points, start
@@ -145,12 +144,12 @@ def test_concurrent_players_share_forward_passes_and_nothing_is_locked_while_gue
     answers = _together(8, lambda i: players[i].post(f"/api/rounds/{rounds[i][0]}/points",
                                                      json={"start_index": 0, "points": batches[i]}))
     assert _statuses(answers) == [200] * 8
-    batcher = app.extensions["guess_service"].batcher
+    service = app.extensions["guess_service"]
     assert probe.blocked == []
-    assert batcher.images == 8 and batcher.forward_passes <= 4, (batcher.images, batcher.forward_passes)
+    assert service.images == 8 and service.forward_passes <= 4, (service.images, service.forward_passes)
 
 
-def test_batches_extend_the_cached_mask_without_rereading_points(game_app, monkeypatch):
+def test_batches_extend_the_cached_mask_without_rereading_points(game_app):
     client = consented_client(game_app)
     round_id, state = start(client)
     # Along the empty border (Quick, Draw! bitmaps are padded): the round stays active.
@@ -159,10 +158,8 @@ def test_batches_extend_the_cached_mask_without_rereading_points(game_app, monke
     reads = []
 
     def count(conn, cursor, statement, *args):  # noqa: ANN001 - SQLAlchemy event signature
-        # Reads of the round's points. The anti-cheat's lookup of the one previous point by its
-        # index (`rounds._last_point`, a primary-key read) is not a reread of the drawing.
-        if (statement.lstrip().upper().startswith("SELECT") and "FROM brush_point" in statement
-                and "brush_point.idx = " not in statement):
+        # Reads of the round's points (the mask and the anti-cheat's previous point).
+        if statement.lstrip().upper().startswith("SELECT") and "FROM brush_point" in statement:
             reads.append(statement)
 
     with game_app.app_context():
@@ -175,7 +172,7 @@ def test_batches_extend_the_cached_mask_without_rereading_points(game_app, monke
             assert answer.status_code == 200
         assert reads == []
         # Another worker served the last batch (or this one restarted): rebuilt from the database.
-        monkeypatch.setattr(reveal, "_masks", reveal.MaskCache())
+        get_pipeline(game_app).rounds.drop(round_id)
         answer = client.post(f"/api/rounds/{round_id}/points",
                              json={"start_index": 20, "points": points[20:24]})
         assert answer.status_code == 200 and len(reads) == 1
@@ -186,7 +183,7 @@ def test_batches_extend_the_cached_mask_without_rereading_points(game_app, monke
         rnd = db.session.get(Round, round_id)
         expected = render.reveal(stimulus_pixels(rnd.stimulus), render.brush_mask(
             points[:24], 28, 28, state["settings"]["brush_radius_px"]))
-        assert np.array_equal(revealed_image(rnd), expected)
+        assert np.array_equal(get_pipeline(game_app).revealed_image(round_id), expected)
 
 
 def test_the_active_round_cap_holds_when_one_player_starts_rounds_at_once(make_game_app):

@@ -22,7 +22,7 @@ def test_two_workers_on_postgresql_serve_real_rounds_without_errors():
 def test_the_stats_reach_every_worker_every_time():
     """The kernel decides which worker accepts a connection: eight sequential requests saw only
     one of two idle workers in 26 of 40 tries here (and CI once failed the test above so).
-    `GameServer.batcher_stats` must hear from every live worker, each time it is asked."""
+    `GameServer.pipeline_stats` must hear from every live worker, each time it is asked."""
     database = TempDatabase("sqlite")
     server = GameServer(database, workers=3)
     try:
@@ -31,7 +31,7 @@ def test_the_stats_reach_every_worker_every_time():
         workers = server.worker_pids()
         assert len(workers) == 3
         for _ in range(10):
-            assert set(server.batcher_stats()) == workers
+            assert set(server.pipeline_stats()) == workers
     finally:
         server.stop()
         database.drop()

@@ -1,8 +1,7 @@
-"""Sampling, the server's reveal, micro-batching and the OpenAPI document."""
+"""Sampling, the server's reveal, batched guesses and the OpenAPI document."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import numpy as np
@@ -11,8 +10,8 @@ from models import render
 from tests.game.conftest import consented_client, start
 from webapp.extensions import db
 from webapp.models import Round
-from webapp.services.guessing import MicroBatcher
-from webapp.services.rounds import revealed_image
+from webapp.services.guessing import GuessService
+from webapp.services.pipeline import get_pipeline
 from webapp.services.stimuli import stimulus_pixels
 
 
@@ -57,51 +56,41 @@ def test_server_reveal_is_the_shared_geometry(game_app):
         image = stimulus_pixels(rnd.stimulus)
         mask = render.brush_mask(points, 28, 28, state["settings"]["brush_radius_px"])
         expected = render.reveal(image, mask)
-        got = revealed_image(rnd)
+        got = get_pipeline(game_app).revealed_image(round_id)
     assert mask.sum() > 0 and np.array_equal(got, expected)
     assert state["settings"]["brush_radius_px"] == render.brush_radius_px(28, 28, state["settings"]["brush_fraction"])
 
 
-def test_micro_batcher_serves_concurrent_callers_in_shared_passes():
-    calls = []
+class _Recording:
+    """A classifier stand-in: probabilities from the image's mean and max, every call recorded."""
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        calls.append(len(images))
-        flat = images.reshape(len(images), -1).astype(np.float64)
-        return np.stack([flat.mean(1), flat.max(1)], axis=1)
+    categories = ["mean", "max", "c", "d", "e", "f"]
+    version = "recording-1"
 
-    batcher = MicroBatcher(predict, window_ms=50, max_batch=64)
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, ...]] = []
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        self.calls.append(images.shape)
+        flat = images.reshape(len(images), -1).astype(np.float64) / 255.0
+        scores = np.stack([flat.mean(1), flat.max(1), *([np.zeros(len(images))] * 4)], axis=1)
+        return scores / np.maximum(scores.sum(1, keepdims=True), 1e-9)
+
+
+def test_guesses_for_many_images_share_one_forward_pass_per_size():
+    classifier = _Recording()
+    service = GuessService(classifier)
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(32)]
-    results: dict[int, np.ndarray] = {}
-    barrier = threading.Barrier(len(images))
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        results[i] = batcher.submit(images[i])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(images))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i, image in enumerate(images):
-        assert np.allclose(results[i], predict(image[None])[0])
-    served = calls[: batcher.forward_passes]
-    assert sum(served) == len(images) and batcher.forward_passes < len(images)
-
-
-def test_micro_batcher_passes_errors_to_callers():
-    def broken(images: np.ndarray) -> np.ndarray:
-        raise RuntimeError("model failed")
-
-    batcher = MicroBatcher(broken, window_ms=1)
-    try:
-        batcher.submit(np.zeros((4, 4), np.uint8), timeout_s=5)
-    except RuntimeError as exc:
-        assert "model failed" in str(exc)
-    else:
-        raise AssertionError("the caller must see the model's failure")
+    images = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(5)]
+    images.insert(2, rng.integers(0, 256, (64, 48), dtype=np.uint8))
+    answers = service.top5_many(images)
+    assert sorted(classifier.calls) == [(1, 64, 48), (5, 28, 28)]
+    assert service.forward_passes == 2 and service.images == 6
+    for image, top5 in zip(images, answers):
+        flat = image.astype(np.float64) / 255.0
+        best = "max" if flat.max() > flat.mean() else "mean"
+        assert top5[0]["label"] == best and len(top5) == 5
+        assert [g["p"] for g in top5] == sorted((g["p"] for g in top5), reverse=True)
 
 
 def test_openapi_describes_every_api_route(game_app):

@@ -1,17 +1,30 @@
-"""Round endpoints: start, read, send brush points, end. The logic is in services.rounds."""
+"""Round endpoints: start, read, send brush points, end.
+
+Each operation is one function of ``(player, ...)`` that both transports call: the HTTP routes
+below and the WebSocket (`webapp/api/socket.py`), so a request means the same over either. Round
+logic lives in `services.rounds`; brush-point batches go through the hot path
+(`services.pipeline`).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import jsonify
 
+from ..extensions import db
+from ..models import Player
 from ..services import rounds as service
+from ..services.clock import server_now
 from ..services.errors import ServiceError
+from ..services.pipeline import get_pipeline
 from ..services.players import current_player
 from . import bp, limits
 from .errors import json_body
 
 
-def _me():
+def _me() -> Player:
     """Rounds need an existing player (a cookie set by a page or GET /api/me)."""
     player = current_player(create=False)
     if player is None:
@@ -19,35 +32,69 @@ def _me():
     return player
 
 
+# --- the operations, shared by both transports --------------------------------------------------
+
+
+def start(player: Player, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Start (or re-post) a round; ``(state, 201 or 200)``. A new round is handed to this
+    process' hot path, so its first batch needs no read."""
+    rnd, created = service.start_round(player, body.get("round_id"), body.get("study"),
+                                       body.get("device_class"))
+    if not created:
+        return service.round_state(rnd), 200
+    get_pipeline().remember(rnd)
+    return service.round_state(rnd, guess=None), 201  # a new round has no guess to read
+
+
+def read(player: Player, round_id: str) -> dict[str, Any]:
+    """The round's state, e.g. for a page resuming after a reload (ends it if time ran out)."""
+    rnd = service.load_round(player, round_id, lock=True)
+    service.expire_if_due(rnd)
+    db.session.commit()
+    return service.round_state(rnd)
+
+
+def add_points(player_id: int, round_id: str, body: dict[str, Any], arrived: datetime) -> dict[str, Any]:
+    """A batch of brush points that arrived at server time ``arrived``; answered once committed.
+    The request's own session lets go of its connection first: a batch waiting for its tick
+    holds nothing (hundreds wait at once under load)."""
+    db.session.close()
+    return get_pipeline().add_points(player_id, round_id, body, arrived)
+
+
+def end(player: Player, round_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Skip, or the page's timer ran out (idempotent)."""
+    return service.round_state(service.end_round(player, round_id, body.get("reason")))
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
 @bp.post("/rounds")
 @limits.round_starts_per_player
 @limits.round_starts_per_address
 def start_round():
     body = json_body()
-    rnd, created = service.start_round(_me(), body.get("round_id"), body.get("study"),
-                                       body.get("device_class"))
-    return jsonify(service.round_state(rnd)), 201 if created else 200
+    state, status = start(_me(), body)
+    return jsonify(state), status
 
 
 @bp.get("/rounds/<round_id>")
 def get_round(round_id: str):
-    """The round's state, e.g. for a page resuming after a reload (ends it if time ran out)."""
-    from ..extensions import db
-
-    rnd = service.load_round(_me(), round_id, lock=True)
-    service.expire_if_due(rnd)
-    db.session.commit()
-    return jsonify(service.round_state(rnd))
+    return jsonify(read(_me(), round_id))
 
 
 @bp.post("/rounds/<round_id>/points")
 @limits.batches_per_player
 @limits.batches_per_address
 def post_points(round_id: str):
-    return jsonify(service.add_points(_me(), round_id, json_body()))
+    # Arrival time, taken before the batch waits for its tick: time a batch spends queued behind
+    # other requests is the server's, not the player's.
+    arrived = server_now()
+    player_id = _me().id
+    return jsonify(add_points(player_id, round_id, json_body(), arrived))
 
 
 @bp.post("/rounds/<round_id>/end")
 def end_round(round_id: str):
-    rnd = service.end_round(_me(), round_id, json_body().get("reason"))
-    return jsonify(service.round_state(rnd))
+    return jsonify(end(_me(), round_id, json_body()))

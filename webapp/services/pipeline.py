@@ -1,0 +1,275 @@
+"""The hot path: every batch of brush points in a process goes through one tick loop.
+
+A request thread (HTTP or WebSocket) hands its batch to `Pipeline.add_points` and waits. One
+thread per process takes every batch that arrived meanwhile and, per tick:
+
+1. loads the rounds it has no `live.LiveRound` for (three reads for all of them);
+2. applies each batch in arrival order (`brushing.apply_batch`: validation, anti-cheat, late
+   points, skip, the revealed mask), with no transaction open;
+3. guesses for every round with new points in one forward pass (`GuessService.top5_many`),
+   still with no transaction open, and decides recognition by the server's clock;
+4. writes everything in one transaction (`group_commit.commit`), checking under the row locks
+   that no round changed since it was read;
+5. answers each batch only after that commit.
+
+Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
+and six to eight statements per batch (docs/load.md has the figures). Now the statements are
+shared by all batches of a tick, whose size grows with the load: the busier the server, the
+cheaper each batch.
+
+Rounds that changed elsewhere (another worker, ``/end``, the sweep for abandoned rounds, a
+withdrawal) are caught by the version check: their entries are dropped, and their batches go
+to the front of the queue to be replayed on freshly loaded rows. A batch that keeps meeting
+such changes is answered 503 (retry) after `MAX_ATTEMPTS`; a database error fails the tick's
+batches the same way, with nothing acknowledged. A later batch of a round whose guess is in the
+current tick waits for the next one, so a round's batches are decided in order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from flask import Flask, current_app
+
+from models import render
+
+from ..extensions import db
+from ..models import Round
+from . import brushing, group_commit
+from .clock import server_now
+from .errors import ServiceError
+from .group_commit import RoundWork
+from .guessing import get_guess_service
+from .live import LiveRound, LiveRounds, load_rounds
+from .rounds import round_state
+from .stimuli import stimulus_view
+
+#: times a batch is replayed after its round changed elsewhere (or the database failed)
+MAX_ATTEMPTS = 5
+#: an idle tick thread ends after this long and starts again with the next batch
+IDLE_EXIT_S = 30.0
+#: longest a request waits for its answer (a tick takes milliseconds; this is for a wedged one)
+ANSWER_TIMEOUT_S = 60.0
+#: seconds a 503 asks the client to wait
+RETRY_AFTER_S = 1
+
+
+@dataclass(eq=False)
+class Job:
+    """One batch waiting for its tick."""
+
+    player_id: int
+    round_id: str
+    payload: dict[str, Any]
+    arrived: datetime
+    future: Future = field(default_factory=Future)
+    attempts: int = 0
+    #: what applying it did (None until applied, or when it was refused)
+    change: brushing.Change | None = None
+    error: BaseException | None = None
+
+
+class Pipeline:
+    """The tick loop of one app in one process (see the module docstring)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.rounds = LiveRounds()
+        self._queue: list[Job] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._window_s = float(app.config["GUESS_BATCH_WINDOW_MS"]) / 1000.0
+        self._max_jobs = int(app.config["GUESS_MAX_BATCH"])
+        #: ticks run and batches answered (benchmarks read them)
+        self.ticks = 0
+        self.batches = 0
+
+    # --- the request threads' side -------------------------------------------------------------
+
+    def add_points(self, player_id: int, round_id: str, payload: dict[str, Any],
+                   arrived: datetime) -> dict[str, Any]:
+        """Apply a batch (``{"start_index", "points", "end"?}``) that arrived at ``arrived`` and
+        return the round's state once it is committed; raises `ServiceError` for a refusal."""
+        job = Job(player_id, round_id, payload, arrived)
+        self._enqueue([job])
+        return job.future.result(timeout=ANSWER_TIMEOUT_S)
+
+    def remember(self, rnd: Round) -> None:
+        """Keep a round this process just created, so its first batch needs no read."""
+        self.rounds.put(LiveRound.new(rnd))
+
+    def revealed_image(self, round_id: str) -> np.ndarray | None:
+        """What the classifier sees of the round now (None for an unknown round): the stimulus
+        where the round's stored points revealed it, rebuilt from the database."""
+        with db.engine.connect() as conn:
+            live = load_rounds(conn, [round_id]).get(round_id)
+        if live is None:
+            return None
+        return render.reveal(stimulus_view(live.stimulus_id).pixels, live.mask)
+
+    def _enqueue(self, jobs: list[Job], front: bool = False) -> None:
+        with self._cond:
+            if front:
+                self._queue[:0] = jobs
+            else:
+                self._queue.extend(jobs)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="batch-pipeline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    # --- the tick thread ----------------------------------------------------------------------
+
+    def _take(self) -> list[Job] | None:
+        """The next tick's batches: wait for one, then up to the window for company. None when
+        idle long enough to end the thread (a new batch starts a new one)."""
+        with self._cond:
+            deadline = time.monotonic() + IDLE_EXIT_S
+            while not self._queue:
+                if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())) \
+                        and not self._queue and time.monotonic() >= deadline:
+                    self._thread = None
+                    return None
+            window_end = time.monotonic() + self._window_s
+            while len(self._queue) < self._max_jobs:
+                remaining = window_end - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(timeout=remaining):
+                    break
+            jobs, self._queue[:self._max_jobs] = self._queue[:self._max_jobs], []
+            return jobs
+
+    def _run(self) -> None:
+        with self.app.app_context():
+            while (jobs := self._take()) is not None:
+                try:
+                    self._tick(jobs)
+                except BaseException as exc:  # never leave a request waiting forever
+                    for job in jobs:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                finally:
+                    db.session.close()  # stimulus reads use the session; hold nothing between ticks
+
+    def _tick(self, jobs: list[Job]) -> None:
+        self.ticks += 1
+        lives = self._live_rounds({job.round_id for job in jobs})
+        works: dict[str, RoundWork] = {}
+        ready: list[Job] = []
+        waiting: list[Job] = []  # batches of a round whose guess is in this tick: next tick
+        held: set[str] = set()
+        for job in jobs:
+            if job.round_id in held:
+                waiting.append(job)
+                continue
+            ready.append(job)
+            job.change = None
+            live = lives.get(job.round_id)
+            if live is None:
+                job.error = ServiceError("unknown round", status=404)
+            elif live.player_id != job.player_id:
+                job.error = ServiceError("this round belongs to someone else", status=403)
+            else:
+                work = works.setdefault(live.id, RoundWork.of(live))
+                try:
+                    job.change = brushing.apply_batch(live, job.payload, job.arrived)
+                except ServiceError as exc:
+                    job.error = exc
+                    continue
+                work.changes.append(job.change)
+                if job.change.image is not None:
+                    held.add(live.id)
+        guessing = [(works[job.round_id].live, job) for job in ready
+                    if job.change is not None and job.change.image is not None]
+        self._guess(guessing)
+        try:
+            with db.engine.connect() as conn:
+                committed = group_commit.commit(conn, works)
+        except Exception as exc:  # the database failed: nothing of this tick is stored
+            for rid in works:
+                self.rounds.drop(rid)
+            self._retry_or_fail(ready, exc)
+        else:
+            self._answer(ready, works, committed)
+        if waiting:
+            self._enqueue(waiting, front=True)
+
+    def _answer(self, ready: list[Job], works: dict[str, RoundWork],
+                committed: group_commit.Committed) -> None:
+        """Answer the tick's batches after its commit; replay those of rounds that changed."""
+        for rid, work in works.items():
+            if rid in committed.conflicts:
+                self.rounds.drop(rid)
+            else:
+                work.live.version = work.live.current_version()
+        self._retry_or_fail([job for job in ready if job.round_id in committed.conflicts],
+                            ServiceError("this round keeps changing elsewhere: send the batch "
+                                         "again", status=503, retry_after=RETRY_AFTER_S))
+        for job in ready:
+            if job.round_id in committed.conflicts:
+                continue
+            if job.error is not None:
+                job.future.set_exception(job.error)
+                continue
+            live = works[job.round_id].live
+            job.future.set_result(round_state(live, live.guess, committed.totals[live.player_id]))
+            self.batches += 1
+
+    def _live_rounds(self, round_ids: set[str]) -> dict[str, LiveRound]:
+        """The tick's rounds: cached entries, and the others loaded from the database."""
+        lives = {rid: live for rid in round_ids if (live := self.rounds.get(rid)) is not None}
+        missing = round_ids - lives.keys()
+        if missing:
+            with db.engine.connect() as conn:
+                loaded = load_rounds(conn, missing)
+            for live in loaded.values():
+                self.rounds.put(live)
+            lives.update(loaded)
+        return lives
+
+    def _guess(self, guessing: list[tuple[LiveRound, Job]]) -> None:
+        """One forward pass for every image of the tick, then each round's decision. When the
+        classifier fails, those batches fail (their points are still stored)."""
+        if not guessing:
+            return
+        service = get_guess_service()
+        try:
+            answers = service.top5_many([job.change.image for _, job in guessing])
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting requests
+            for _, job in guessing:
+                job.error = exc
+            return
+        guessed_at = server_now()
+        for (live, job), top5 in zip(guessing, answers):
+            brushing.settle_guess(live, job.change, top5, guessed_at, service.version)
+
+    def _retry_or_fail(self, jobs: list[Job], error: BaseException) -> None:
+        """Replay ``jobs`` in the next tick, or fail those tried `MAX_ATTEMPTS` times."""
+        again = []
+        for job in jobs:
+            job.attempts += 1
+            job.error = None
+            if job.attempts >= MAX_ATTEMPTS:
+                job.future.set_exception(error)
+            else:
+                again.append(job)
+        if again:
+            self._enqueue(again, front=True)
+
+
+_init_lock = threading.Lock()
+
+
+def get_pipeline(app: Flask | None = None) -> Pipeline:
+    """The app's pipeline (one per app and process, created on first use)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    pipeline = app.extensions.get("pipeline")
+    if pipeline is None:
+        with _init_lock:
+            pipeline = app.extensions.setdefault("pipeline", Pipeline(app))
+    return pipeline
