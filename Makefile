@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# One process with threads: every request thread shares one classifier and its micro-batcher.
-GUNICORN_OPTS ?= --worker-class gthread --workers 1 --threads 8 --timeout 60
+# One process with threads: every request thread shares one classifier and the hot path's tick
+# (webapp/services/pipeline.py). Each open game socket holds a thread, so there are enough for a
+# few hundred players; gunicorn.conf.py keeps some of them for plain requests.
+GUNICORN_OPTS ?= --worker-class gthread --workers 1 --threads 320 --timeout 60
 
 .PHONY: play test setup venv benchmark
 

@@ -4,7 +4,7 @@ Starts the game the way ``make play`` does (gunicorn, a temporary SQLite or Post
 database), lets ``--players`` simulated participants (`benchmarks.players`) play real rounds for
 ``--seconds``, and reports the latency of guess-bearing batches (every points request of an
 active round makes the classifier guess), guesses served per second, errors, images per
-classifier forward pass and batches per tick (one transaction) from the server's
+classifier forward pass and requests per tick (one transaction) from the server's
 ``/_bench/stats``, the CPU per batch of the server and of the load generator, and the rounds the
 anti-cheat did not credit (0 expected: the players brush at a hand's pace). Players talk to the
 server as the page does (``--transport socket``: a WebSocket each, plain HTTP while it is not
@@ -112,7 +112,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
         server.stop()
         db.drop()
     passes, images = _delta(after, before, "forward_passes"), _delta(after, before, "images")
-    ticks, batches = _delta(after, before, "ticks"), _delta(after, before, "batches")
+    ticks, requests = _delta(after, before, "ticks"), _delta(after, before, "requests")
     lat = recorder.latencies_ms
     served = len(lat) / seconds
     return {"players": players, "seconds": seconds, "database": database,
@@ -131,7 +131,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "served_vs_unpaced": round(served / unpaced, 3) if unpaced else None,
             "forward_passes": passes, "worker_processes_seen": len(after),
             "mean_images_per_forward": round(images / passes, 2) if passes else None,
-            "mean_batches_per_tick": round(batches / ticks, 2) if ticks else None,
+            "mean_requests_per_tick": round(requests / ticks, 2) if ticks else None,
             "server_cpu_ms_per_batch": round(1000 * server_cpu / max(len(lat), 1), 2),
             "load_generator_cpu_ms_per_batch": round(1000 * client_cpu / max(len(lat), 1), 2),
             "round_starts_per_batch": round(recorder.rounds / max(len(lat), 1), 3),
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"served {r['guesses_per_s']} guesses/s (no baseline)")
     print(f"{r['mean_images_per_forward']} images per forward pass ({r['forward_passes']} passes), "
-          f"{r['mean_batches_per_tick']} batches per tick (one transaction each)")
+          f"{r['mean_requests_per_tick']} requests per tick (one transaction each)")
     print(f"server CPU {r['server_cpu_ms_per_batch']} ms per batch (load generator "
           f"{r['load_generator_cpu_ms_per_batch']} ms); {r['round_starts_per_batch']} round starts "
           f"per batch; machine load average {r['load_average_1min']} on {os.cpu_count()} cores")

@@ -226,7 +226,7 @@ class GameServer:
         return children
 
     def pipeline_stats(self, timeout_s: float = 30.0) -> dict[int, dict[str, int]]:
-        """``{pid: {"forward_passes", "images", "ticks", "batches"}}`` of every worker process.
+        """``{pid: {"forward_passes", "images", "ticks", "requests"}}`` of every worker process.
 
         Each worker has its own pipeline, and which worker accepts a connection is up to the
         kernel: a few sequential requests can all land on the same worker (CI once saw one

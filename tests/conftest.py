@@ -9,6 +9,7 @@ an error, so the PostgreSQL path can never silently go untested there.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -99,6 +100,24 @@ def make_test_app(database_url: str, tmp_path: Path, **overrides):
         _drop_everything(db)
         upgrade()
     return app
+
+
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1 in a thread (werkzeug, threaded), for tests
+    that need a real connection: browsers and WebSockets."""
+
+    def __init__(self, app) -> None:
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
 
 
 def _drop_everything(db) -> None:

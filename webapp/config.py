@@ -98,6 +98,15 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "LIMIT_BATCHES": os.environ.get("DA_LIMIT_BATCHES", "20/second;600/minute"),
         "LIMIT_BATCHES_PER_ADDRESS": os.environ.get("DA_LIMIT_BATCHES_PER_ADDRESS", "200/second;12000/minute"),
         "MAX_ACTIVE_ROUNDS": _int("DA_MAX_ACTIVE_ROUNDS", 3),
+        # The game socket (webapp/api/socket.py): at most this many open per process (each
+        # holds a server thread; gunicorn.conf.py lowers it to the worker's threads minus those
+        # kept for plain requests), closed after this many silent seconds, and the Retry-After
+        # a page gets when none is free (it plays over HTTP meanwhile). Messages are limited
+        # like request bodies.
+        "MAX_SOCKETS": _int("DA_MAX_SOCKETS", 1000),
+        "SOCKET_IDLE_S": _float("DA_SOCKET_IDLE_S", 60.0),
+        "SOCKET_RETRY_AFTER_S": _int("DA_SOCKET_RETRY_AFTER_S", 30),
+        "SOCK_SERVER_OPTIONS": {"max_message_size": max_body_bytes()},
         # Reverse proxies of our own in front of the app whose X-Forwarded-For is believed
         # (0: none, the header is ignored). See webapp/addresses.py.
         "TRUSTED_PROXY_HOPS": _int("DA_TRUSTED_PROXY_HOPS", 0),

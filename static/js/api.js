@@ -1,4 +1,5 @@
-// The page's side of docs/API.md: JSON requests, and an outbox that never loses a brush point.
+// The page's side of docs/API.md: JSON requests (over the game socket while it is open, else
+// HTTP), and an outbox that never loses a brush point.
 //
 // Every brush point is written to localStorage the moment it exists, then sent in batches.
 // A point only leaves the outbox when the server's answer says it is stored (`n_points`), so a
@@ -23,21 +24,101 @@ export class ApiError extends Error {
 // When each JSON answer was asked for and received (page epoch ms), for clock alignment.
 const roundTrips = new WeakMap();
 
-/** GET/POST JSON with the session cookie. Network failures throw TypeError (retryable). */
+/**
+ * GET/POST JSON with the session cookie: over the game socket while it is open and serves the
+ * request, else with fetch. Network failures (and a socket lost mid-request) throw TypeError
+ * (retryable); error answers throw ApiError either way.
+ */
 export async function api(method, url, body) {
+  const sent = nowEpoch();
+  const { status, data } = gameSocket.serves(method, url) && gameSocket.open()
+    ? await gameSocket.request(method, url, body)
+    : await fetchJson(method, url, body);
+  if (status < 200 || status >= 300) throw new ApiError(status, data);
+  if (data && typeof data === "object") roundTrips.set(data, { sent, received: nowEpoch() });
+  return data;
+}
+
+async function fetchJson(method, url, body) {
+  if (gameSocket.serves(method, url)) gameSocket.connect();  // for the next request
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const sent = nowEpoch();
   const res = await fetch(url, init);
   let data = null;
   try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
-  if (!res.ok) throw new ApiError(res.status, data);
-  if (data && typeof data === "object") roundTrips.set(data, { sent, received: nowEpoch() });
-  return data;
+  return { status: res.status, data };
 }
+
+const SOCKET_PATH = "/api/socket";
+const SOCKET_RETRY_MS = [1000, 5000, 30000];
+// The requests the server answers over the socket (webapp/api/socket.py).
+const SOCKET_ROUTES = [["POST", /^\/api\/rounds$/], ["GET", /^\/api\/rounds\/[^/]+$/],
+  ["POST", /^\/api\/rounds\/[^/]+\/(points|end)$/]];
+
+/**
+ * The game's round requests over one WebSocket, each sent like an HTTP request
+ * ({id, method, path, body}) and answered like one ({id, status, body}); the server does for
+ * each what the HTTP route does, at a fraction of the cost. While the socket is not open
+ * (connecting, refused, lost, idle-closed by the server) requests go over HTTP and the socket
+ * reconnects in the background, so the page never waits for it.
+ */
+class GameSocket {
+  constructor() {
+    this.ws = null;
+    this.nextId = 0;
+    this.pending = new Map();
+    this.failures = 0;
+    this.retryAt = 0;
+  }
+
+  serves(method, url) {
+    return SOCKET_ROUTES.some(([m, path]) => m === method && path.test(url));
+  }
+
+  open() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    if (this.ws !== null || typeof WebSocket === "undefined" || Date.now() < this.retryAt) return;
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}${SOCKET_PATH}`);
+    this.ws = ws;
+    ws.onopen = () => { this.failures = 0; };
+    ws.onmessage = (event) => {
+      let reply;
+      try { reply = JSON.parse(event.data); } catch (_) { return; }
+      const waiting = this.pending.get(reply.id);
+      if (!waiting) return;
+      this.pending.delete(reply.id);
+      waiting.resolve({ status: reply.status, data: reply.body });
+    };
+    ws.onclose = () => {
+      if (this.ws === ws) this.ws = null;
+      this.retryAt = Date.now() + SOCKET_RETRY_MS[Math.min(this.failures++, SOCKET_RETRY_MS.length - 1)];
+      for (const waiting of this.pending.values()) waiting.reject(new TypeError("game socket closed"));
+      this.pending.clear();
+    };
+  }
+
+  request(method, url, body) {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        this.ws.send(JSON.stringify({ id, method, path: url, body }));
+      } catch (err) {
+        this.pending.delete(id);
+        reject(new TypeError(`game socket: ${err}`));
+      }
+    });
+  }
+}
+
+const gameSocket = new GameSocket();
 
 /** {sent, received} of an answer `api()` returned (undefined for other objects). */
 export function roundTripOf(data) {

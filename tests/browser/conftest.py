@@ -9,13 +9,12 @@ so the browser tests can never silently go unrun there.
 from __future__ import annotations
 
 import mimetypes
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.conftest import REPO, make_test_app
+from tests.conftest import REPO, LiveServer, make_test_app
 
 #: origin under which `static_page` serves the repository's static/ folder without a server
 STATIC_ORIGIN = "http://static.test"
@@ -44,23 +43,6 @@ def static_page(browser) -> Iterator[Any]:
     page.goto(f"{STATIC_ORIGIN}/index.html")
     yield page
     context.close()
-
-
-class LiveServer:
-    """The app served over real HTTP on 127.0.0.1 in a thread (werkzeug, threaded)."""
-
-    def __init__(self, app) -> None:
-        from werkzeug.serving import make_server
-
-        self.app = app
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

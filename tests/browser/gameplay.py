@@ -4,6 +4,7 @@ ink like a person would, and read what the server stored."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,59 @@ GAME_READY = "() => window.__da && window.__da.ready"
 DRAINED = "() => window.__da.drained() && window.__da.unsent() === 0"
 
 
-def open_game(browser, server, **context_args: Any) -> tuple[Any, Any, list[str]]:
-    """A fresh player (own cookie jar) agrees to the consent form and lands in a round.
-    Returns (context, page, errors) where errors collects uncaught page exceptions."""
+class Network:
+    """The page's connections to the game server, which a test can cut like a network failure:
+    HTTP requests to a path fail, the game socket drops and new ones fail, until `restore`.
+    Requests the page sends over the socket are appended to ``log`` as ``{"url", "body"}``."""
+
+    def __init__(self, log: list[dict] | None = None) -> None:
+        self.log = log if log is not None else []
+        self.down = False
+        self.pattern: str | None = None
+        self.sockets: list[Any] = []  # the page's open game sockets (Playwright WebSocketRoutes)
+        self.opened = 0
+
+    def attach(self, context) -> None:
+        context.route_web_socket("**/api/socket", self._socket)
+
+    def _socket(self, ws) -> None:
+        if self.down:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            request = json.loads(message)
+            self.log.append({"url": request.get("path"), "body": request.get("body")})
+            server.send(message)
+
+        ws.on_message(forward)
+        self.sockets.append(ws)
+        self.opened += 1
+
+    def cut(self, page, http_pattern: str | None = None) -> None:
+        """Drop the game socket and refuse new ones; HTTP requests to ``http_pattern`` fail too."""
+        self.down, self.pattern = True, http_pattern
+        if http_pattern is not None:
+            page.route(http_pattern, lambda route: route.abort())
+        for ws in self.sockets:
+            ws.close()
+        self.sockets.clear()
+
+    def restore(self, page) -> None:
+        self.down = False
+        if self.pattern is not None:
+            page.unroute(self.pattern)
+
+
+def open_game(browser, server, network: Network | None = None,
+              **context_args: Any) -> tuple[Any, Any, list[str]]:
+    """A fresh player (own cookie jar) agrees to the consent form and lands in a round; with a
+    `Network`, the test can cut the page's connections. Returns (context, page, errors) where
+    errors collects uncaught page exceptions."""
     context = browser.new_context(**context_args)
+    if network is not None:
+        network.attach(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -108,7 +158,9 @@ def png_gray(png: bytes) -> np.ndarray:
 class Latency:
     """WSGI middleware that makes the network slow for requests matching ``match(method, path)``:
     each waits ``before`` s before the app sees it and ``after`` s before its answer leaves, so
-    the server's clock and the page's differ the way they do over a real slow connection."""
+    the server's clock and the page's differ the way they do over a real slow connection. It
+    refuses the game socket (503, as a server without a free socket does), so the page sends
+    those requests over HTTP, where the latency applies."""
 
     def __init__(self, app, before: float, after: float, match=lambda method, path: path.startswith("/api/")):
         self.app, self.before, self.after, self.match = app, before, after, match
@@ -116,6 +168,9 @@ class Latency:
     def __call__(self, environ, start_response):
         import time
 
+        if environ["PATH_INFO"] == "/api/socket":
+            start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+            return [b'{"error": "no game socket while the network is slow"}']
         if not self.match(environ["REQUEST_METHOD"], environ["PATH_INFO"]):
             return self.app(environ, start_response)
         time.sleep(self.before)

@@ -7,13 +7,14 @@ checked through its data-testid hooks; what the server stored is read from the d
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from models import render
-from tests.browser.gameplay import (DRAINED, GAME_READY, drag_mouse, ink_path, open_game,
+from tests.browser.gameplay import (DRAINED, GAME_READY, Network, drag_mouse, ink_path, open_game,
                                     png_gray, stimulus, stored_round, to_page)
 
 #: keeps rounds going while a test counts points (no probability reaches it)
@@ -181,7 +182,8 @@ def test_reload_mid_round_loses_no_point(browser, live_server_factory) -> None:
     failure: the page resumes the same round, re-sends what the server lacks, and the database
     ends up with every point the page generated, bit for bit, with the timer still running."""
     server = live_server_factory(**NEVER_RECOGNISE)
-    context, page, errors = open_game(browser, server)
+    network = Network()
+    context, page, errors = open_game(browser, server, network)
     round_id = page.evaluate("window.__da.roundId()")
     st = stimulus(page)
     path = ink_path(st["gray"])
@@ -202,20 +204,66 @@ def test_reload_mid_round_loses_no_point(browser, live_server_factory) -> None:
     assert page.evaluate("window.__da.maskBits()") == mask_bits(
         render.brush_mask(before, st["width"], st["height"], page.evaluate("window.__da.state().settings.brush_radius_px")))
 
-    # 2. Brush while every points request fails, then reload: the outbox re-sends the rest.
-    page.route("**/points", lambda route: route.abort())
+    # 2. Brush while every points request fails (the game socket drops, HTTP fails), then
+    # reload: the outbox re-sends the rest.
+    network.cut(page, "**/points")
     drag_mouse(page, path[third:2 * third], st["width"], st["height"])
     page.wait_for_timeout(400)  # at least one failed attempt
     assert page.evaluate("window.__da.unsent()") > 0
     generated = page_points(page)
     assert len(generated) > len(before)
-    page.unroute("**/points")
+    network.restore(page)
     page.reload()
     page.wait_for_function(GAME_READY)
     page.wait_for_function(DRAINED)
     stored = stored_round(server, round_id)
     assert stored["xyt"] == generated == page_points(page)
     assert stored["n_points"] == page.evaluate("window.__da.pointCount()")
+    assert errors == []
+    context.close()
+
+
+def test_points_go_over_the_game_socket_and_over_http_while_it_is_gone(browser, live_server_factory) -> None:
+    """The page sends its batches over the game socket while it is open; when the socket drops
+    (and reconnecting fails) the same outbox sends them over HTTP, and once the socket is back
+    the page uses it again. Every point arrives once, bit for bit."""
+    server = live_server_factory(**NEVER_RECOGNISE)
+    network = Network()
+    context, page, errors = open_game(browser, server, network)
+    http_batches: list[str] = []
+    page.on("request", lambda request: http_batches.append(request.url)
+            if request.url.endswith("/points") else None)
+    round_id = page.evaluate("window.__da.roundId()")
+    st = stimulus(page)
+    path = ink_path(st["gray"])
+    third = max(2, len(path) // 3)
+
+    page.wait_for_timeout(300)  # the socket opens after the page's first requests
+    drag_mouse(page, path[:third], st["width"], st["height"])
+    page.wait_for_function(DRAINED)
+    assert network.opened == 1 and http_batches == []
+
+    network.cut(page)  # only the socket fails: HTTP still works
+    drag_mouse(page, path[third:2 * third], st["width"], st["height"])
+    page.wait_for_function(DRAINED)
+    assert len(http_batches) > 0
+    network.restore(page)
+
+    # The page tries its socket again with its next requests once its backoff (1-30 s) ran out.
+    rest = path[2 * third:]
+    deadline = time.monotonic() + 40
+    while network.opened < 2:
+        assert time.monotonic() < deadline, "the page never reopened its game socket"
+        drag_mouse(page, rest[:2], st["width"], st["height"])
+        rest = rest[2:] or path[:2]
+        page.wait_for_timeout(500)
+    page.wait_for_function(DRAINED)
+    over_http = len(http_batches)
+    drag_mouse(page, rest, st["width"], st["height"])
+    page.wait_for_function(DRAINED)
+    assert len(http_batches) == over_http
+    stored = stored_round(server, round_id)
+    assert stored["xyt"] == page_points(page)
     assert errors == []
     context.close()
 

@@ -11,9 +11,9 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.gameplay import (DRAINED, GAME_READY, box_in_viewport, drag_mouse, ink_path,
-                                    open_game, scripted, server_elapsed_ms, slow_network, stimulus,
-                                    stored_round)
+from tests.browser.gameplay import (DRAINED, GAME_READY, Network, box_in_viewport, drag_mouse,
+                                    ink_path, open_game, scripted, server_elapsed_ms, slow_network,
+                                    stimulus, stored_round)
 
 NEVER_RECOGNISE = {"RECOGNITION_MIN_PROB": 1.01, "ROUND_TIMER_MS": 120000}
 PHONE = {"viewport": {"width": 390, "height": 664}, "has_touch": True, "is_mobile": True,
@@ -102,12 +102,14 @@ def test_between_rounds_the_old_drawing_goes_and_the_timer_waits(browser, live_s
     its highlight, the AI view and guess at once, shows a loading state with no timer, and
     brushing meanwhile makes no points; the timer appears with the drawing."""
     server = live_server_factory(**NEVER_RECOGNISE)
-    context, page, errors = open_game(browser, server, **PHONE)
+    network = Network()
+    context, page, errors = open_game(browser, server, network, **PHONE)
     st = stimulus(page)
     drag_mouse(page, ink_path(st["gray"])[:20], st["width"], st["height"])
     page.wait_for_function(DRAINED)
     page.get_by_test_id("skip").tap()
     expect(page.get_by_test_id("next")).to_be_visible()
+    network.cut(page)  # the round start goes over HTTP, where the latency is
     slow_network(server, 1.25, 1.25, match=lambda method, path: method == "POST" and path == "/api/rounds")
 
     page.get_by_test_id("next").tap()
@@ -181,21 +183,23 @@ def test_skip_during_a_network_drop_stays_a_skip(browser, live_server_factory, s
     one ordered action), although the points alone would have won the round."""
     server = live_server_factory(ROUND_TIMER_MS=60000)
     fake = scripted(server, shipped_classifier)
-    context, page, errors = open_game(browser, server, **DESKTOP)
+    bodies: list[dict] = []  # what the page sent about the round, over either transport
+    network = Network(log=bodies)
+    context, page, errors = open_game(browser, server, network, **DESKTOP)
     st = stimulus(page)
     fake.answer, fake.p = st["category"], 0.99  # any points would be recognised
     round_id = page.evaluate("window.__da.roundId()")
-    bodies: list[dict] = []
+    bodies.clear()
     page.on("request", lambda r: bodies.append({"url": r.url, "body": r.post_data_json})
             if r.method == "POST" and round_id in r.url else None)
 
-    page.route("**/points", lambda route: route.abort())
+    network.cut(page, "**/points")
     drag_mouse(page, ink_path(st["gray"])[:15], st["width"], st["height"])
     page.wait_for_timeout(400)
     assert page.evaluate("window.__da.unsent()") > 0
     page.get_by_test_id("skip").click()
     page.wait_for_timeout(800)  # the skip waits in the outbox behind the points
-    page.unroute("**/points")
+    network.restore(page)
     expect(page.get_by_test_id("round-result")).to_contain_text("Skipped", timeout=15000)
     page.wait_for_function(DRAINED)
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import errors, openapi, player, rounds, stimuli  # noqa: E402,F401  (routes register on bp)
+from . import errors, openapi, player, rounds, socket, stimuli  # noqa: E402,F401  (routes register on bp)

@@ -21,7 +21,12 @@ def _reject_constant(name: str) -> Any:
 def json_body() -> dict[str, Any]:
     """The request's JSON object. sendBeacon posts a Blob, so the content type is not required
     to be application/json; the body must still be a JSON object."""
-    raw = request.get_data(cache=True)
+    return parse_json_object(request.get_data(cache=True))
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a strict JSON object (the rules of the module docstring), or `ServiceError`.
+    Shared by HTTP bodies and the game socket's messages (`webapp/api/socket.py`)."""
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):
@@ -75,13 +80,14 @@ def _http_error(exc: HTTPException):
 
 
 def register_app_handlers(app) -> None:  # noqa: ANN001 - Flask app
-    """404/405/413 for /api paths are raised before a blueprint is chosen, and 429 may come from a
-    rate limit on any route; answer them in JSON."""
+    """404/405/413 for /api paths are raised before a blueprint is chosen (so is the 400 for a
+    plain request to the WebSocket's path), and 429 may come from a rate limit on any route;
+    answer them in JSON."""
 
     def handler(exc: HTTPException):
         if request.path.startswith("/api/"):
             return _http_error_response(exc)
         return exc
 
-    for code in (404, 405, 413, 429):
+    for code in (400, 404, 405, 413, 429):
         app.register_error_handler(code, handler)

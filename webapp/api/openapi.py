@@ -93,6 +93,25 @@ SPEC: dict[str, Any] = {
                     "parameters": [{"name": "stimulus_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                     "responses": {"200": {"description": "PNG", "content": {"image/png": {}}}, **_errors(404)}},
         },
+        "/api/socket": {
+            "get": {"summary": "The game's WebSocket: the round requests above over one connection",
+                    "description": "Upgrade to a WebSocket (a plain GET is 400). Each message is "
+                                   "{\"id\", \"method\", \"path\", \"body\"} for POST /api/rounds, "
+                                   "GET /api/rounds/{round_id}, POST /api/rounds/{round_id}/points or "
+                                   "/end; each answer {\"id\", \"status\", \"body\", "
+                                   "\"retry_after\"?} mirrors the HTTP answer. See docs/API.md.",
+                    "parameters": [
+                        {"name": "Upgrade", "in": "header", "required": True,
+                         "schema": {"type": "string", "enum": ["websocket"]}},
+                        {"name": "Connection", "in": "header", "required": True,
+                         "schema": {"type": "string", "enum": ["Upgrade"]}},
+                        {"name": "Sec-WebSocket-Version", "in": "header", "required": True,
+                         "schema": {"type": "string", "enum": ["13"]}},
+                        {"name": "Sec-WebSocket-Key", "in": "header", "required": True,
+                         "schema": {"type": "string"}}],
+                    "responses": {"101": {"description": "Switching to the WebSocket protocol"},
+                                  **_errors(400, 403, 503)}},
+        },
         "/api/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}},
         },

@@ -1,8 +1,8 @@
 """Round endpoints: start, read, send brush points, end.
 
-Each operation is one function of ``(player, ...)`` that both transports call: the HTTP routes
-below and the WebSocket (`webapp/api/socket.py`), so a request means the same over either. Round
-logic lives in `services.rounds`; brush-point batches go through the hot path
+Each operation is one function that both transports call: the HTTP routes below and the
+WebSocket (`webapp/api/socket.py`), so a request means the same over either. Round starts live in
+`services.rounds`; everything after the start (batches, reads, ends) goes through the hot path
 (`services.pipeline`).
 """
 
@@ -16,6 +16,7 @@ from flask import jsonify
 from ..extensions import db
 from ..models import Player
 from ..services import rounds as service
+from ..services.brushing import END_REASONS
 from ..services.clock import server_now
 from ..services.errors import ServiceError
 from ..services.pipeline import get_pipeline
@@ -24,7 +25,7 @@ from . import bp, limits
 from .errors import json_body
 
 
-def _me() -> Player:
+def player_or_403() -> Player:
     """Rounds need an existing player (a cookie set by a page or GET /api/me)."""
     player = current_player(create=False)
     if player is None:
@@ -46,12 +47,10 @@ def start(player: Player, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return service.round_state(rnd, guess=None), 201  # a new round has no guess to read
 
 
-def read(player: Player, round_id: str) -> dict[str, Any]:
+def read(player_id: int, round_id: str) -> dict[str, Any]:
     """The round's state, e.g. for a page resuming after a reload (ends it if time ran out)."""
-    rnd = service.load_round(player, round_id, lock=True)
-    service.expire_if_due(rnd)
-    db.session.commit()
-    return service.round_state(rnd)
+    db.session.close()  # nothing held while the request waits for its tick
+    return get_pipeline().read_round(player_id, round_id)
 
 
 def add_points(player_id: int, round_id: str, body: dict[str, Any], arrived: datetime) -> dict[str, Any]:
@@ -62,9 +61,13 @@ def add_points(player_id: int, round_id: str, body: dict[str, Any], arrived: dat
     return get_pipeline().add_points(player_id, round_id, body, arrived)
 
 
-def end(player: Player, round_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def end(player_id: int, round_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Skip, or the page's timer ran out (idempotent)."""
-    return service.round_state(service.end_round(player, round_id, body.get("reason")))
+    reason = body.get("reason")
+    if reason not in END_REASONS:
+        raise ServiceError('reason must be "skip" or "timeout"')
+    db.session.close()
+    return get_pipeline().end_round(player_id, round_id, reason)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
@@ -75,13 +78,13 @@ def end(player: Player, round_id: str, body: dict[str, Any]) -> dict[str, Any]:
 @limits.round_starts_per_address
 def start_round():
     body = json_body()
-    state, status = start(_me(), body)
+    state, status = start(player_or_403(), body)
     return jsonify(state), status
 
 
 @bp.get("/rounds/<round_id>")
 def get_round(round_id: str):
-    return jsonify(read(_me(), round_id))
+    return jsonify(read(player_or_403().id, round_id))
 
 
 @bp.post("/rounds/<round_id>/points")
@@ -91,10 +94,11 @@ def post_points(round_id: str):
     # Arrival time, taken before the batch waits for its tick: time a batch spends queued behind
     # other requests is the server's, not the player's.
     arrived = server_now()
-    player_id = _me().id
+    player_id = player_or_403().id
     return jsonify(add_points(player_id, round_id, json_body(), arrived))
 
 
 @bp.post("/rounds/<round_id>/end")
 def end_round(round_id: str):
-    return jsonify(end(_me(), round_id, json_body()))
+    player_id = player_or_403().id
+    return jsonify(end(player_id, round_id, json_body()))

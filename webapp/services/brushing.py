@@ -1,6 +1,6 @@
-"""The rules for one batch of brush points, applied to a round held in memory (`live.LiveRound`).
+"""The rules for what a page asks of a live round, applied to it in memory (`live.LiveRound`).
 
-These are the game's rules for a batch, unchanged by the move to the group commit
+These are the game's rules for a batch of brush points, unchanged by the move to the group commit
 (`services.pipeline`): validate the batch against the canvas and the round (400/409, nothing
 stored), keep only points not stored yet (re-sends are idempotent by index), judge them against
 the server's clock (`judge_credit`, the one call into the anti-cheat's credit rule), keep late
@@ -34,6 +34,10 @@ from .stimuli import stimulus_view
 
 #: no round lasts a day: a larger t_ms is a broken client
 MAX_T_MS = 24 * 3600 * 1000
+#: the page's timer may fire slightly before the server's; `timeout` ends this close are fine
+EARLY_TIMEOUT_TOLERANCE_MS = 1000
+#: why a page may end a round
+END_REASONS = ("skip", "timeout")
 
 
 def _number(value: object, what: str) -> float:
@@ -93,8 +97,8 @@ class Change:
 
 
 def finish(live: LiveRound, status: str, duration_ms: int, change: Change, points: int = 0) -> None:
-    """End the round (the hot path's `rounds._finish`): a credited round scores ``points`` and
-    counts for its player; one the server did not believe scores 0 and counts nowhere."""
+    """End the round: a credited round scores ``points`` and counts for its player (the group
+    commit adds them in SQL); one the server did not believe scores 0 and counts nowhere."""
     live.status = status
     live.duration_ms = int(duration_ms)
     live.points = points if live.credited else 0
@@ -103,7 +107,7 @@ def finish(live: LiveRound, status: str, duration_ms: int, change: Change, point
 
 
 def ended_at(live: LiveRound) -> datetime | None:
-    """The server time the round ended (start + duration), as `rounds._finish` stores it."""
+    """The server time the round ended (start + duration), as stored with it."""
     if live.duration_ms is None:
         return None
     return live.started_at + timedelta(milliseconds=int(live.duration_ms))
@@ -197,3 +201,28 @@ def settle_guess(live: LiveRound, change: Change, top5: list[dict[str, Any]], gu
     live.guess = {"top5": top5, "correct": correct, "n_points": live.n_points}
     if correct:
         finish(live, "recognized", elapsed, change, round_points(elapsed, live.settings["timer_ms"]))
+
+
+def apply_end(live: LiveRound, reason: str) -> Change:
+    """The page ends the round: ``skip``, or ``timeout`` when its timer ran out, which the
+    server's clock must confirm (409 with ``remaining_ms`` otherwise). Ending an ended round
+    changes nothing (idempotent)."""
+    change = Change()
+    _expire_if_due(live, change)
+    if live.status == "active":
+        elapsed = ms_between(live.started_at, server_now())
+        timer = int(live.settings["timer_ms"])
+        if reason == "skip":
+            finish(live, "skipped", elapsed, change)
+        elif elapsed + EARLY_TIMEOUT_TOLERANCE_MS >= timer:
+            finish(live, "timeout", min(elapsed, timer), change)
+        else:
+            raise ServiceError("the round still has time left", status=409, remaining_ms=timer - elapsed)
+    return change
+
+
+def apply_read(live: LiveRound) -> Change:
+    """A page reads the round (e.g. resuming after a reload): only ends it if its time is over."""
+    change = Change()
+    _expire_if_due(live, change)
+    return change

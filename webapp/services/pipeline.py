@@ -1,11 +1,12 @@
-"""The hot path: every batch of brush points in a process goes through one tick loop.
+"""The hot path: every request about a live round in a process goes through one tick loop.
 
-A request thread (HTTP or WebSocket) hands its batch to `Pipeline.add_points` and waits. One
-thread per process takes every batch that arrived meanwhile and, per tick:
+A request thread (HTTP or WebSocket) hands its batch of brush points to `Pipeline.add_points`
+(or its end of the round to `end_round`, its read to `read_round`) and waits. One thread per
+process takes every request that arrived meanwhile and, per tick:
 
 1. loads the rounds it has no `live.LiveRound` for (three reads for all of them);
-2. applies each batch in arrival order (`brushing.apply_batch`: validation, anti-cheat, late
-   points, skip, the revealed mask), with no transaction open;
+2. applies each request in arrival order (`brushing.apply_batch`: validation, anti-cheat, late
+   points, skip, the revealed mask; `apply_end`, `apply_read`), with no transaction open;
 3. guesses for every round with new points in one forward pass (`GuessService.top5_many`),
    still with no transaction open, and decides recognition by the server's clock;
 4. writes everything in one transaction (`group_commit.commit`), checking under the row locks
@@ -13,7 +14,8 @@ thread per process takes every batch that arrived meanwhile and, per tick:
 5. answers each batch only after that commit.
 
 Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
-and six to eight statements per batch (docs/load.md has the figures). Now the statements are
+and six to eight statements per batch (docs/load.md has the figures). Round starts stay on the
+ORM path (`services.rounds.start_round`) and hand the new round to `Pipeline.remember`. Now the statements are
 shared by all batches of a tick, whose size grows with the load: the busier the server, the
 cheaper each batch.
 
@@ -62,8 +64,10 @@ RETRY_AFTER_S = 1
 
 @dataclass(eq=False)
 class Job:
-    """One batch waiting for its tick."""
+    """One request waiting for its tick: ``points`` (``payload`` is the batch), ``end``
+    (``payload`` is ``{"reason"}``) or ``read``."""
 
+    kind: str
     player_id: int
     round_id: str
     payload: dict[str, Any]
@@ -86,9 +90,9 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._window_s = float(app.config["GUESS_BATCH_WINDOW_MS"]) / 1000.0
         self._max_jobs = int(app.config["GUESS_MAX_BATCH"])
-        #: ticks run and batches answered (benchmarks read them)
+        #: ticks run and requests answered in them (benchmarks read them)
         self.ticks = 0
-        self.batches = 0
+        self.requests = 0
 
     # --- the request threads' side -------------------------------------------------------------
 
@@ -96,7 +100,17 @@ class Pipeline:
                    arrived: datetime) -> dict[str, Any]:
         """Apply a batch (``{"start_index", "points", "end"?}``) that arrived at ``arrived`` and
         return the round's state once it is committed; raises `ServiceError` for a refusal."""
-        job = Job(player_id, round_id, payload, arrived)
+        return self._submit(Job("points", player_id, round_id, payload, arrived))
+
+    def end_round(self, player_id: int, round_id: str, reason: str) -> dict[str, Any]:
+        """The page ends the round (``skip`` or ``timeout``, `brushing.apply_end`)."""
+        return self._submit(Job("end", player_id, round_id, {"reason": reason}, server_now()))
+
+    def read_round(self, player_id: int, round_id: str) -> dict[str, Any]:
+        """The round's state (ended first if its time is over by the server's clock)."""
+        return self._submit(Job("read", player_id, round_id, {}, server_now()))
+
+    def _submit(self, job: Job) -> dict[str, Any]:
         self._enqueue([job])
         return job.future.result(timeout=ANSWER_TIMEOUT_S)
 
@@ -177,7 +191,7 @@ class Pipeline:
             else:
                 work = works.setdefault(live.id, RoundWork.of(live))
                 try:
-                    job.change = brushing.apply_batch(live, job.payload, job.arrived)
+                    job.change = self._apply(job, live)
                 except ServiceError as exc:
                     job.error = exc
                     continue
@@ -199,6 +213,14 @@ class Pipeline:
         if waiting:
             self._enqueue(waiting, front=True)
 
+    @staticmethod
+    def _apply(job: Job, live: LiveRound) -> brushing.Change:
+        if job.kind == "points":
+            return brushing.apply_batch(live, job.payload, job.arrived)
+        if job.kind == "end":
+            return brushing.apply_end(live, job.payload["reason"])
+        return brushing.apply_read(live)
+
     def _answer(self, ready: list[Job], works: dict[str, RoundWork],
                 committed: group_commit.Committed) -> None:
         """Answer the tick's batches after its commit; replay those of rounds that changed."""
@@ -218,7 +240,7 @@ class Pipeline:
                 continue
             live = works[job.round_id].live
             job.future.set_result(round_state(live, live.guess, committed.totals[live.player_id]))
-            self.batches += 1
+            self.requests += 1
 
     def _live_rounds(self, round_ids: set[str]) -> dict[str, LiveRound]:
         """The tick's rounds: cached entries, and the others loaded from the database."""

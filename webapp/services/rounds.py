@@ -1,29 +1,28 @@
 """A round from start to end, with the server as the authority on time, recognition and points.
 
-This module starts rounds, reads them and ends them at the page's request (skip, or its timer),
-through the ORM. Brush-point batches take the hot path instead (`services.pipeline`: batches of
-all players applied in memory by `services.brushing`, guessed in one forward pass and committed
-together by `services.group_commit`); both paths share the rules here (`round_state`, the
-deadline and scoring), and the hot path's version check notices whatever this path changes.
-Elapsed time is always the server's: from the round's creation to now.
+This module starts rounds (through the ORM: choosing the stimulus, the active-round cap, the
+study's quota) and says what the page sees of a round (`round_state`). Everything after the
+start (brush-point batches, the page's end of the round, its reads) takes the hot path
+(`services.pipeline`: applied in memory by `services.brushing`, guessed in one forward pass and
+committed together by `services.group_commit`), which also shares `round_state`. Elapsed time
+is always the server's: from the round's creation to now.
 
-Concurrency: every writer starts with `database.begin_write` (SQLite's write lock up front) and
-locks the round row (PostgreSQL); a round id posted twice at once is settled by its primary key;
-player counters are updated in SQL (``x = x + 1``), never read-modify-written in Python.
+Concurrency: a round start begins with `database.begin_write` (SQLite's write lock up front) and
+locks the player's row (PostgreSQL), so one player's starts run one after another and the
+active-round cap holds; a round id posted twice at once is settled by its primary key.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Mapping
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models import render
 
-from ..database import begin_write
+from ..database import begin_write, commit_keeping_loaded
 from ..extensions import db
 from ..models import Guess, Player, Round, Study
 from . import admission, expiry
@@ -36,8 +35,6 @@ from .sampling import choose_stimulus, pool_set_ids, study_stimulus_ids
 from .stimuli import stimulus_view
 
 ENDED = ("recognized", "timeout", "skipped", "abandoned")
-#: the page's timer may fire slightly before the server's; `timeout` ends this close are fine
-EARLY_TIMEOUT_TOLERANCE_MS = 1000
 #: a study round counts toward a participant's quota only with this many brush points (the
 #: research side's `few_points` quality flag draws the line at the same place) ...
 MIN_POINTS_PER_STUDY_ROUND = 3
@@ -151,7 +148,7 @@ def start_round(player: Player, round_id: object, study_slug: object = None,
     db.session.add(rnd)
     try:
         add_plays([stimulus.id])  # flushes the round first; commits or rolls back with it
-        db.session.commit()
+        commit_keeping_loaded()  # the answer is built from the round and player in hand
     except IntegrityError:
         # PostgreSQL lets concurrent posts of one id all reach the INSERT; the primary key
         # admits one. The losers answer with the winner's round, as a re-post would.
@@ -177,22 +174,7 @@ def _owned(rnd: Round, player: Player) -> Round:
     return rnd
 
 
-# --- reading ----------------------------------------------------------------------------------
-
-
-def load_round(player: Player, round_id: str, lock: bool = False) -> Round:
-    """The player's round; with ``lock``, in a new write transaction (`begin_write`) and
-    row-locked until it ends, for callers that are going to change the round."""
-    player_id = player.id  # read before `begin_write` expires the player (no reload needed)
-    if lock:
-        begin_write()
-    statement = select(Round).where(Round.id == round_id)
-    rnd = db.session.scalar(statement.with_for_update() if lock else statement)
-    if rnd is None:
-        raise ServiceError("unknown round", status=404)
-    if rnd.player_id != player_id:
-        raise ServiceError("this round belongs to someone else", status=403)
-    return rnd
+# --- the page's view -------------------------------------------------------------------------
 
 
 #: `round_state`'s default: read the round's latest guess from the database
@@ -239,53 +221,3 @@ def round_state(rnd: Round | LiveRound, guess: Mapping[str, Any] | None = LATEST
         "total_score": totals[0], "best_round": totals[1],
         "model_version": rnd.model_version,
     }
-
-
-# --- ending -----------------------------------------------------------------------------------
-
-
-def _finish(rnd: Round, status: str, duration_ms: int, points: int = 0) -> None:
-    rnd.status = status
-    rnd.duration_ms = int(duration_ms)
-    rnd.ended_at = rnd.started_at + timedelta(milliseconds=int(duration_ms))
-    if not rnd.credited:
-        # Input the server did not believe earns nothing and counts nowhere on the leaderboard.
-        rnd.points = 0
-        return
-    rnd.points = points
-    # In SQL, not in Python: rounds of one player ending at once must all count.
-    db.session.execute(
-        update(Player).where(Player.id == rnd.player_id)
-        .values(rounds_played=Player.rounds_played + 1, total_score=Player.total_score + points,
-                best_round=case((Player.best_round < points, points), else_=Player.best_round))
-        .execution_options(synchronize_session=False))  # the commit reloads the player
-
-
-def expire_if_due(rnd: Round) -> bool:
-    """End an active round whose time (plus grace for the network) ran out, as a timeout."""
-    if rnd.status != "active":
-        return False
-    if not expiry.past_deadline(rnd, elapsed_ms(rnd)):
-        return False
-    _finish(rnd, "timeout", rnd.settings["timer_ms"])
-    return True
-
-
-def end_round(player: Player, round_id: str, reason: object) -> Round:
-    """The page asks to end the round (skip, or its timer ran out). Idempotent."""
-    if reason not in ("skip", "timeout"):
-        raise ServiceError('reason must be "skip" or "timeout"')
-    rnd = load_round(player, round_id, lock=True)
-    expire_if_due(rnd)
-    if rnd.status == "active":
-        elapsed = elapsed_ms(rnd)
-        if reason == "skip":
-            _finish(rnd, "skipped", elapsed)
-        elif elapsed + EARLY_TIMEOUT_TOLERANCE_MS >= rnd.settings["timer_ms"]:
-            _finish(rnd, "timeout", min(elapsed, rnd.settings["timer_ms"]))
-        else:
-            db.session.rollback()
-            raise ServiceError("the round still has time left", status=409,
-                               remaining_ms=rnd.settings["timer_ms"] - elapsed)
-    db.session.commit()
-    return rnd
