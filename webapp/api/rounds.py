@@ -1,9 +1,9 @@
 """Round endpoints: start, read, send brush points, end.
 
 Each operation is one function that both transports call: the HTTP routes below and the
-WebSocket (`webapp/api/socket.py`), so a request means the same over either. Round starts live in
-`services.rounds`; everything after the start (batches, reads, ends) goes through the hot path
-(`services.pipeline`).
+WebSocket (`webapp/api/socket.py`), so a request means the same over either. All of them run on
+the hot path's thread (`services.pipeline`); the request thread checks who is asking, and lets go
+of its database connection while it waits.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from flask import jsonify
 
 from ..extensions import db
 from ..models import Player
-from ..services import rounds as service
 from ..services.brushing import END_REASONS
 from ..services.clock import server_now
 from ..services.errors import ServiceError
@@ -36,15 +35,10 @@ def player_or_403() -> Player:
 # --- the operations, shared by both transports --------------------------------------------------
 
 
-def start(player: Player, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Start (or re-post) a round; ``(state, 201 or 200)``. A new round is handed to this
-    process' hot path, so its first batch needs no read."""
-    rnd, created = service.start_round(player, body.get("round_id"), body.get("study"),
-                                       body.get("device_class"))
-    if not created:
-        return service.round_state(rnd), 200
-    get_pipeline().remember(rnd)
-    return service.round_state(rnd, guess=None), 201  # a new round has no guess to read
+def start(player_id: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Start (or re-post) a round; ``(state, 201 or 200)`` (on the hot path's thread)."""
+    db.session.close()
+    return get_pipeline().start_round(player_id, body)
 
 
 def read(player_id: int, round_id: str) -> dict[str, Any]:
@@ -78,7 +72,7 @@ def end(player_id: int, round_id: str, body: dict[str, Any]) -> dict[str, Any]:
 @limits.round_starts_per_address
 def start_round():
     body = json_body()
-    state, status = start(player_or_403(), body)
+    state, status = start(player_or_403().id, body)
     return jsonify(state), status
 
 

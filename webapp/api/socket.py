@@ -44,7 +44,6 @@ from flask_sock import Sock
 
 from ..addresses import client_address
 from ..extensions import db
-from ..models import Player
 from ..services.clock import server_now
 from ..services.errors import ServiceError
 from . import bp, limits
@@ -119,16 +118,9 @@ def _release_slot(_exc: BaseException | None) -> None:
 _ROUND = r"/api/rounds/([^/]+)"
 
 
-def _player(player_id: int) -> Player:
-    player = db.session.get(Player, player_id)
-    if player is None:  # withdrawn meanwhile
-        raise ServiceError("no player session: load the game page first", status=403)
-    return player
-
-
 def _start(player_id: int, public_id: str, body: dict[str, Any], _args: list[str]) -> Reply:
     _limit("round_start", public_id)
-    state, status = calls.start(_player(player_id), body)
+    state, status = calls.start(player_id, body)
     return status, state
 
 

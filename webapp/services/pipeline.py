@@ -14,8 +14,10 @@ process takes every request that arrived meanwhile and, per tick:
 5. answers each batch only after that commit.
 
 Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
-and six to eight statements per batch (docs/load.md has the figures). Round starts stay on the
-ORM path (`services.rounds.start_round`) and hand the new round to `Pipeline.remember`. Now the statements are
+and six to eight statements per batch (docs/load.md has the figures). Round starts run on the
+same thread, each in its own ORM transaction (`services.rounds.start_round`), before the tick's
+other requests, and hand the new round to `Pipeline.remember`: on SQLite the tick thread is the
+game's only writer. Now the statements are
 shared by all batches of a tick, whose size grows with the load: the busier the server, the
 cheaper each batch.
 
@@ -42,14 +44,14 @@ from flask import Flask, current_app
 from models import render
 
 from ..extensions import db
-from ..models import Round
+from ..models import Player, Round
 from . import brushing, group_commit
 from .clock import server_now
 from .errors import ServiceError
 from .group_commit import RoundWork
 from .guessing import get_guess_service
 from .live import LiveRound, LiveRounds, load_rounds
-from .rounds import round_state
+from .rounds import round_state, start_round
 from .stimuli import stimulus_view
 
 #: times a batch is replayed after its round changed elsewhere (or the database failed)
@@ -64,8 +66,8 @@ RETRY_AFTER_S = 1
 
 @dataclass(eq=False)
 class Job:
-    """One request waiting for its tick: ``points`` (``payload`` is the batch), ``end``
-    (``payload`` is ``{"reason"}``) or ``read``."""
+    """One request waiting for its tick: ``start`` (``payload`` is the request's body),
+    ``points`` (the batch), ``end`` (``{"reason"}``) or ``read``."""
 
     kind: str
     player_id: int
@@ -110,7 +112,14 @@ class Pipeline:
         """The round's state (ended first if its time is over by the server's clock)."""
         return self._submit(Job("read", player_id, round_id, {}, server_now()))
 
-    def _submit(self, job: Job) -> dict[str, Any]:
+    def start_round(self, player_id: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """Start (or re-post) a round (`rounds.start_round`); ``(state, 201 or 200)``. Starts run
+        on the tick thread, one after another and before the tick's other requests: on SQLite
+        the tick thread is then the game's only writer, so no start waits out another writer's
+        lock (under load they did, for the 5 s busy timeout, and failed)."""
+        return self._submit(Job("start", player_id, "", body, server_now()))
+
+    def _submit(self, job: Job) -> Any:
         self._enqueue([job])
         return job.future.result(timeout=ANSWER_TIMEOUT_S)
 
@@ -162,15 +171,42 @@ class Pipeline:
         with self.app.app_context():
             while (jobs := self._take()) is not None:
                 try:
-                    self._tick(jobs)
-                except BaseException as exc:  # never leave a request waiting forever
                     for job in jobs:
-                        if not job.future.done():
+                        if job.kind == "start":
+                            self._start(job)
+                    self._tick([job for job in jobs if job.kind != "start"])
+                except BaseException as exc:  # never leave a request waiting forever
+                    with self._cond:
+                        queued = set(map(id, self._queue))
+                    for job in jobs:
+                        if not job.future.done() and id(job) not in queued:
                             job.future.set_exception(exc)
                 finally:
-                    db.session.close()  # stimulus reads use the session; hold nothing between ticks
+                    db.session.close()  # hold nothing between ticks
+
+    def _start(self, job: Job) -> None:
+        """A round start, in its own transaction through the ORM (`rounds.start_round`)."""
+        body = job.payload
+        try:
+            player = db.session.get(Player, job.player_id)
+            if player is None:  # withdrawn since the request was let in
+                raise ServiceError("no player session: load the game page first", status=403)
+            rnd, created = start_round(player, body.get("round_id"), body.get("study"),
+                                       body.get("device_class"))
+            if created:
+                self.remember(rnd)
+                job.future.set_result((round_state(rnd, guess=None), 201))  # nothing to read
+            else:
+                job.future.set_result((round_state(rnd), 200))
+        except Exception as exc:  # noqa: BLE001 - a refusal (ServiceError) or a fault: the caller's
+            db.session.rollback()
+            job.future.set_exception(exc)
+        finally:
+            db.session.close()
 
     def _tick(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
         self.ticks += 1
         lives = self._live_rounds({job.round_id for job in jobs})
         works: dict[str, RoundWork] = {}
