@@ -1,5 +1,5 @@
 """Rate limits on the game API (webapp/api/limits.py) and the cap on rounds running at once
-(webapp/services/admission.py): 429 JSON with Retry-After, per player and per address, counted
+(webapp/services/starting.py): 429 JSON with Retry-After, per player and per address, counted
 in a store several gunicorn workers share.
 
 The Redis variant runs when a server answers at DA_TEST_REDIS_URL (default

@@ -67,15 +67,6 @@ def sweep_abandoned(commit: bool = True) -> int:
     return ended
 
 
-def active_round_count(player_id: int) -> int:
-    """The player's rounds still running by the server's clock (within timer + grace)."""
-    rows = db.session.execute(select(Round.started_at, Round.settings)
-                              .where(Round.player_id == player_id, Round.status == "active")).all()
-    now = server_now()
-    return sum(1 for started_at, settings in rows
-               if (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings))
-
-
 rounds_cli = AppGroup("rounds", help="Maintain game rounds.")
 
 

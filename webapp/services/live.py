@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, func, select
@@ -31,7 +31,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from models import render
 
 from ..models import BrushPoint, Guess, Round
-from .stimuli import stimulus_view
+from .stimuli import StimulusView, stimulus_view
 
 Point = tuple[float, float, float]
 
@@ -98,13 +98,12 @@ class LiveRound:
                 "points": self.points, "dropped_points": self.dropped_points}
 
     @classmethod
-    def new(cls, rnd: Round) -> "LiveRound":
-        """The entry for a round this process just created (nothing drawn yet)."""
-        stimulus = stimulus_view(rnd.stimulus_id)
-        return cls(rnd.id, rnd.player_id, rnd.stimulus_id, rnd.category, rnd.started_at,
-                   dict(rnd.settings), rnd.model_version, rnd.status, rnd.n_points or 0,
-                   rnd.path_px or 0.0, rnd.credited, rnd.flag_reason, rnd.duration_ms,
-                   rnd.points or 0, rnd.dropped_points or 0, None,
+    def started(cls, row: Mapping[str, Any], stimulus: StimulusView) -> "LiveRound":
+        """The entry for a round just inserted from ``row`` (`services.starting`): nothing
+        drawn, nothing guessed, credited."""
+        return cls(row["id"], row["player_id"], row["stimulus_id"], row["category"],
+                   row["started_at"], row["settings"], row["model_version"], "active", 0, 0.0,
+                   True, None, None, 0, 0, None,
                    np.zeros((stimulus.height, stimulus.width), dtype=bool), None)
 
 

@@ -15,8 +15,8 @@ process takes every request that arrived meanwhile and, per tick:
 
 Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
 and six to eight statements per batch (docs/load.md has the figures). Round starts run on the
-same thread, each in its own ORM transaction (`services.rounds.start_round`), before the tick's
-other requests, and hand the new round to `Pipeline.remember`: on SQLite the tick thread is the
+same thread, all of a tick's in one transaction (`services.starting`), before its other
+requests, and their new rounds go straight into the cache: on SQLite the tick thread is the
 game's only writer. Now the statements are
 shared by all batches of a tick, whose size grows with the load: the busier the server, the
 cheaper each batch.
@@ -44,14 +44,14 @@ from flask import Flask, current_app
 from models import render
 
 from ..extensions import db
-from ..models import Player, Round
 from . import brushing, group_commit
 from .clock import server_now
 from .errors import ServiceError
 from .group_commit import RoundWork
 from .guessing import get_guess_service
 from .live import LiveRound, LiveRounds, load_rounds
-from .rounds import round_state, start_round
+from .rounds import round_state
+from .starting import Start, start_rounds
 from .stimuli import stimulus_view
 
 #: times a batch is replayed after its round changed elsewhere (or the database failed)
@@ -113,19 +113,15 @@ class Pipeline:
         return self._submit(Job("read", player_id, round_id, {}, server_now()))
 
     def start_round(self, player_id: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """Start (or re-post) a round (`rounds.start_round`); ``(state, 201 or 200)``. Starts run
-        on the tick thread, one after another and before the tick's other requests: on SQLite
-        the tick thread is then the game's only writer, so no start waits out another writer's
-        lock (under load they did, for the 5 s busy timeout, and failed)."""
+        """Start (or re-post) a round (`starting.start_rounds`); ``(state, 201 or 200)``. Starts
+        run on the tick thread, all of a tick's in one transaction, before its other requests:
+        on SQLite the tick thread is then the game's only writer, so no start waits out another
+        writer's lock (under load they did, for the 5 s busy timeout, and failed)."""
         return self._submit(Job("start", player_id, "", body, server_now()))
 
     def _submit(self, job: Job) -> Any:
         self._enqueue([job])
         return job.future.result(timeout=ANSWER_TIMEOUT_S)
-
-    def remember(self, rnd: Round) -> None:
-        """Keep a round this process just created, so its first batch needs no read."""
-        self.rounds.put(LiveRound.new(rnd))
 
     def revealed_image(self, round_id: str) -> np.ndarray | None:
         """What the classifier sees of the round now (None for an unknown round): the stimulus
@@ -171,9 +167,7 @@ class Pipeline:
         with self.app.app_context():
             while (jobs := self._take()) is not None:
                 try:
-                    for job in jobs:
-                        if job.kind == "start":
-                            self._start(job)
+                    self._start([job for job in jobs if job.kind == "start"])
                     self._tick([job for job in jobs if job.kind != "start"])
                 except BaseException as exc:  # never leave a request waiting forever
                     with self._cond:
@@ -184,25 +178,26 @@ class Pipeline:
                 finally:
                     db.session.close()  # hold nothing between ticks
 
-    def _start(self, job: Job) -> None:
-        """A round start, in its own transaction through the ORM (`rounds.start_round`)."""
-        body = job.payload
+    def _start(self, jobs: list[Job]) -> None:
+        """The tick's round starts, in one transaction (`starting.start_rounds`)."""
+        if not jobs:
+            return
         try:
-            player = db.session.get(Player, job.player_id)
-            if player is None:  # withdrawn since the request was let in
-                raise ServiceError("no player session: load the game page first", status=403)
-            rnd, created = start_round(player, body.get("round_id"), body.get("study"),
-                                       body.get("device_class"))
-            if created:
-                self.remember(rnd)
-                job.future.set_result((round_state(rnd, guess=None), 201))  # nothing to read
-            else:
-                job.future.set_result((round_state(rnd), 200))
-        except Exception as exc:  # noqa: BLE001 - a refusal (ServiceError) or a fault: the caller's
+            outcomes = start_rounds([Start(job.player_id, job.payload) for job in jobs])
+        except Exception as exc:  # noqa: BLE001 - a database fault: the waiting requests'
             db.session.rollback()
-            job.future.set_exception(exc)
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
         finally:
             db.session.close()
+        for job, outcome in zip(jobs, outcomes):
+            if outcome.error is not None:
+                job.future.set_exception(outcome.error)
+                continue
+            if outcome.live is not None:
+                self.rounds.put(outcome.live)
+            job.future.set_result((outcome.state, outcome.status))
 
     def _tick(self, jobs: list[Job]) -> None:
         if not jobs:
@@ -275,7 +270,7 @@ class Pipeline:
                 job.future.set_exception(job.error)
                 continue
             live = works[job.round_id].live
-            job.future.set_result(round_state(live, live.guess, committed.totals[live.player_id]))
+            job.future.set_result(round_state(live, committed.totals[live.player_id]))
             self.requests += 1
 
     def _live_rounds(self, round_ids: set[str]) -> dict[str, LiveRound]:

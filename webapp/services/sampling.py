@@ -5,19 +5,20 @@ never gets the same stimulus twice in a row. A study may use only some of its se
 (``settings["stimulus_ids"]``, chosen when it is saved), so a pilot concentrates its rounds on
 few drawings instead of spreading one round over each. Each stimulus carries its own count of
 plays (`services.coverage`), so the choice costs the same with a million rounds as with none.
+`services.starting` reads the counts once for all the round starts of a tick and chooses with
+`least_played`.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Player, Round, Stimulus, StimulusSet
+from ..models import StimulusSet
 from .errors import ServiceError
-from .stimuli import StimulusView, stimulus_view
 
 
 def pool_set_ids(set_names: list[str]) -> list[int]:
@@ -32,24 +33,12 @@ def study_stimulus_ids(study: Any) -> list[int] | None:
     return list(ids) if ids else None
 
 
-def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None,
-                    only: Sequence[int] | None = None) -> StimulusView:
-    """The least-played stimulus of the sets (of ``only`` among them, when given), never the
-    player's previous one."""
-    if not set_ids:
-        raise ServiceError("no stimulus set is active: import one with "
-                           "`flask --app wsgi stimuli import`", status=409)
-    rng = rng or random.SystemRandom()
-    # Stimulus.play_count (services.coverage): rounds not abandoned, read from one row per
-    # stimulus instead of counting every round ever played on every round start.
-    rows = db.session.execute(
-        select(Stimulus.id, Stimulus.play_count)
-        .where(Stimulus.set_id.in_(set_ids), *([Stimulus.id.in_(list(only))] if only else []))).all()
-    previous = db.session.scalar(select(Round.stimulus_id).where(Round.player_id == player.id)
-                                 .order_by(Round.started_at.desc(), Round.id.desc()).limit(1))
-    candidates = [(sid, n) for sid, n in rows if sid != previous] or list(rows)
+def least_played(counts: Mapping[int, int], previous: int | None,
+                 rng: random.Random) -> int:
+    """The least-played stimulus of ``counts`` (``{stimulus id: plays}``), never ``previous``
+    unless it is the only one (ties at random)."""
+    candidates = {sid: n for sid, n in counts.items() if sid != previous} or dict(counts)
     if not candidates:
         raise ServiceError("the active stimulus set is empty", status=409)
-    fewest = min(n for _, n in candidates)
-    chosen = rng.choice([sid for sid, n in candidates if n == fewest])
-    return stimulus_view(chosen)  # read once per process, like every batch's
+    fewest = min(candidates.values())
+    return rng.choice(sorted(sid for sid, n in candidates.items() if n == fewest))
