@@ -56,21 +56,6 @@ def begin_write() -> None:
         # On the session's connection directly: it is run for every write, and the ORM's
         # statement handling cost more than the statement.
         db.session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-def commit_keeping_loaded() -> None:
-    """Commit without expiring what the session has loaded, for a caller that answers from the
-    objects it just wrote or read under its write lock (a round start: the new round and its
-    player). A plain commit expires them, and the answer would read both back (two statements
-    per round start, on the one worker's core)."""
-    from .extensions import db
-
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-
-
 def purge_deleted_rows() -> None:
     """After a deletion that must leave no trace: on SQLite, copy the WAL into the database
     file and truncate it to zero bytes, so the old page images (which still hold the deleted

@@ -140,10 +140,6 @@ class LiveRounds:
             if old is not None:
                 self._bytes -= old.nbytes
 
-    def __contains__(self, round_id: str) -> bool:
-        with self._lock:
-            return round_id in self._items
-
 
 # --- loading from the database ------------------------------------------------------------------
 
