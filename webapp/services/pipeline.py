@@ -166,6 +166,7 @@ class Pipeline:
     def _run(self) -> None:
         with self.app.app_context():
             while (jobs := self._take()) is not None:
+                self.ticks += 1
                 try:
                     self._start([job for job in jobs if job.kind == "start"])
                     self._tick([job for job in jobs if job.kind != "start"])
@@ -202,7 +203,6 @@ class Pipeline:
     def _tick(self, jobs: list[Job]) -> None:
         if not jobs:
             return
-        self.ticks += 1
         lives = self._live_rounds({job.round_id for job in jobs})
         works: dict[str, RoundWork] = {}
         ready: list[Job] = []

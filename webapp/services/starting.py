@@ -46,7 +46,7 @@ from .guessing import get_guess_service
 from .live import LiveRound, load_rounds
 from .rounds import round_state, rounds_played
 from .sampling import least_played, pool_set_ids, study_stimulus_ids
-from .stimuli import stimulus_view
+from .stimuli import preload_stimulus_views, stimulus_view
 
 #: what the page may report about its device (anything else is stored as unknown, None)
 DEVICE_CLASSES = ("phone", "tablet", "desktop")
@@ -168,6 +168,7 @@ class _Decisions:
             for stimulus_id, set_id, count in self.conn.execute(_COUNTS, {"ids": missing}):
                 self.counts[stimulus_id], self.sets_of[stimulus_id] = count, set_id
             self.sets_read.update(missing)
+            preload_stimulus_views(self.counts)
         wanted = set(set_ids)
         return {sid: n for sid, n in self.counts.items() if self.sets_of[sid] in wanted}
 

@@ -12,6 +12,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from flask import current_app
@@ -25,8 +26,8 @@ from ..extensions import db
 from ..models import Stimulus, StimulusSet
 from .errors import ServiceError
 
-__all__ = ["Drawing", "decode_png", "encode_png", "import_drawings", "read_drawings", "stimulus_pixels",
-           "StimulusView", "stimulus_view"]
+__all__ = ["Drawing", "decode_png", "encode_png", "import_drawings", "preload_stimulus_views",
+           "read_drawings", "stimulus_pixels", "StimulusView", "stimulus_view"]
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -88,6 +89,24 @@ def stimulus_view(stimulus_id: int, loaded: Stimulus | None = None) -> StimulusV
     view = StimulusView(stimulus_id, key, category, width, height, pixels)
     with _views_lock:
         return views.setdefault(stimulus_id, view)
+
+
+def preload_stimulus_views(stimulus_ids: Iterable[int]) -> None:
+    """Read and decode, in one query, the stimuli among ``stimulus_ids`` this process has not
+    cached yet (`stimulus_view`): round starts choose among a whole set, and reading its
+    drawings one by one as each is first chosen cost a query per start until all were seen."""
+    views = _views()
+    missing = [sid for sid in stimulus_ids if sid not in views]
+    if not missing:
+        return
+    rows = db.session.execute(select(Stimulus.id, Stimulus.key, Stimulus.category, Stimulus.width,
+                                     Stimulus.height, Stimulus.image_png)
+                              .where(Stimulus.id.in_(missing))).all()
+    for sid, key, category, width, height, png in rows:
+        pixels = decode_png(png)
+        pixels.setflags(write=False)
+        with _views_lock:
+            views.setdefault(sid, StimulusView(sid, key, category, width, height, pixels))
 
 
 def stimulus_pixels(stimulus: Stimulus) -> np.ndarray:
