@@ -113,6 +113,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
         db.drop()
     passes, images = _delta(after, before, "forward_passes"), _delta(after, before, "images")
     ticks, requests = _delta(after, before, "ticks"), _delta(after, before, "requests")
+    replays = _delta(after, before, "replays")
     lat = recorder.latencies_ms
     served = len(lat) / seconds
     return {"players": players, "seconds": seconds, "database": database,
@@ -132,6 +133,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "forward_passes": passes, "worker_processes_seen": len(after),
             "mean_images_per_forward": round(images / passes, 2) if passes else None,
             "mean_requests_per_tick": round(requests / ticks, 2) if ticks else None,
+            "replayed_requests": replays,
             "server_cpu_ms_per_batch": round(1000 * server_cpu / max(len(lat), 1), 2),
             "load_generator_cpu_ms_per_batch": round(1000 * client_cpu / max(len(lat), 1), 2),
             "round_starts_per_batch": round(recorder.rounds / max(len(lat), 1), 3),
@@ -188,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"served {r['guesses_per_s']} guesses/s (no baseline)")
     print(f"{r['mean_images_per_forward']} images per forward pass ({r['forward_passes']} passes), "
-          f"{r['mean_requests_per_tick']} requests per tick (one transaction each)")
+          f"{r['mean_requests_per_tick']} requests per tick (one transaction each); "
+          f"{r['replayed_requests']} replayed (their round had changed in another worker)")
     print(f"server CPU {r['server_cpu_ms_per_batch']} ms per batch (load generator "
           f"{r['load_generator_cpu_ms_per_batch']} ms); {r['round_starts_per_batch']} round starts "
           f"per batch; machine load average {r['load_average_1min']} on {os.cpu_count()} cores")

@@ -20,7 +20,8 @@ def _stats():
                     "forward_passes": service.forward_passes if service else 0,
                     "images": service.images if service else 0,
                     "ticks": pipeline.ticks if pipeline else 0,
-                    "requests": pipeline.requests if pipeline else 0})
+                    "requests": pipeline.requests if pipeline else 0,
+                    "replays": pipeline.replays if pipeline else 0})
 
 
 def register(app: Flask) -> None:

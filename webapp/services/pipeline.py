@@ -92,9 +92,11 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._window_s = float(app.config["GUESS_BATCH_WINDOW_MS"]) / 1000.0
         self._max_jobs = int(app.config["GUESS_MAX_BATCH"])
-        #: ticks run and requests answered in them (benchmarks read them)
+        #: ticks run, requests answered in them, and requests replayed because their round had
+        #: changed elsewhere (benchmarks and tests read them)
         self.ticks = 0
         self.requests = 0
+        self.replays = 0
 
     # --- the request threads' side -------------------------------------------------------------
 
@@ -260,6 +262,7 @@ class Pipeline:
                 self.rounds.drop(rid)
             else:
                 work.live.version = work.live.current_version()
+        self.replays += sum(1 for job in ready if job.round_id in committed.conflicts)
         self._retry_or_fail([job for job in ready if job.round_id in committed.conflicts],
                             ServiceError("this round keeps changing elsewhere: send the batch "
                                          "again", status=503, retry_after=RETRY_AFTER_S))
