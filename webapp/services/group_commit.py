@@ -8,8 +8,9 @@ transaction of a fixed number of statements, whatever their number:
    already holds its one write lock) and read their `live.Version` and the players' totals;
 2. leave out every round whose stored version differs from the one its `LiveRound` was computed
    from (another process or request changed it: the pipeline reloads it and replays its batches);
-3. one executemany each: update the rounds, insert the points, insert the guesses; one
-   ``UPDATE ... RETURNING`` per player whose round ended credited (in player-id order);
+3. one executemany each: update the rounds, insert the points, insert the guesses, add the
+   points of the rounds that ended credited to their players (in SQL: ``x = x + n``, in
+   player-id order);
 4. commit. Only then does any batch of the tick get its answer, so an acknowledged point is a
    committed point.
 
@@ -48,8 +49,7 @@ _SCORE = (update(_PL).where(_PL.c.id == bindparam("pid"))
           .values(rounds_played=_PL.c.rounds_played + 1,
                   total_score=_PL.c.total_score + bindparam("scored"),
                   best_round=case((_PL.c.best_round < bindparam("scored"), bindparam("scored")),
-                                  else_=_PL.c.best_round))
-          .returning(_PL.c.total_score, _PL.c.best_round))
+                                  else_=_PL.c.best_round)))
 
 
 @dataclass
@@ -75,7 +75,9 @@ class RoundWork:
 @dataclass
 class Committed:
     """What the group commit did: rounds left out (stale or gone), and every touched player's
-    ``(total_score, best_round)`` as committed."""
+    ``(total_score, best_round)``: as read under the round locks plus what this tick added (a
+    round of the same player ending in another worker at that moment shows in the next
+    answer; the stored totals count both, the update being in SQL)."""
 
     conflicts: set[str]
     totals: dict[int, tuple[int, int]]
@@ -108,7 +110,10 @@ def commit(conn: Connection, works: dict[str, RoundWork]) -> Committed:
         conn.execute(_INSERT_POINTS, points)
     if guesses:
         conn.execute(_INSERT_GUESSES, guesses)
-    for player_id, scored in sorted(scores):
-        totals[player_id] = tuple(conn.execute(_SCORE, {"pid": player_id, "scored": scored}).one())
+    if scores:
+        conn.execute(_SCORE, [{"pid": pid, "scored": scored} for pid, scored in sorted(scores)])
+    for player_id, scored in scores:
+        total, best = totals[player_id]
+        totals[player_id] = (total + scored, max(best, scored))
     conn.commit()
     return Committed(conflicts, totals)

@@ -61,13 +61,12 @@ _PLAYERS = (select(_P.c.id, _P.c.consent_version, _P.c.study_id, _P.c.address_ha
                    _P.c.total_score, _P.c.best_round)
             .where(_P.c.id.in_(_IDS)).order_by(_P.c.id).with_for_update(of=_P))
 _EXISTING = select(_R.c.id, _R.c.player_id).where(_R.c.id.in_(_IDS))
-_RUNNING = select(_R.c.player_id, _R.c.started_at, _R.c.settings).where(
-    _R.c.player_id.in_(_IDS), _R.c.status == "active")
-_latest = (select(_R.c.player_id, _R.c.stimulus_id,
-                  func.row_number().over(partition_by=_R.c.player_id,
-                                         order_by=(_R.c.started_at.desc(), _R.c.id.desc())).label("n"))
-           .where(_R.c.player_id.in_(_IDS)).subquery())
-_PREVIOUS = select(_latest.c.player_id, _latest.c.stimulus_id).where(_latest.c.n == 1)
+_numbered = (select(_R.c.player_id, _R.c.stimulus_id, _R.c.status, _R.c.started_at, _R.c.settings,
+                    func.row_number().over(partition_by=_R.c.player_id,
+                                           order_by=(_R.c.started_at.desc(), _R.c.id.desc())).label("n"))
+             .where(_R.c.player_id.in_(_IDS)).subquery())
+#: each player's active rounds, and their latest round (n = 1) whatever its status
+_RUNNING_AND_PREVIOUS = select(_numbered).where((_numbered.c.status == "active") | (_numbered.c.n == 1))
 _COUNTS = select(_S.c.id, _S.c.set_id, _S.c.play_count).where(_S.c.set_id.in_(_IDS))
 _INSERT = insert(_R)
 
@@ -145,10 +144,12 @@ class _Decisions:
         self._players_read = True
         sweep_abandoned(commit=False)
         now = server_now()
-        for player_id, started_at, settings in self.conn.execute(_RUNNING, {"ids": self._player_ids}):
-            if (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings):
+        rows = self.conn.execute(_RUNNING_AND_PREVIOUS, {"ids": self._player_ids})
+        for player_id, stimulus_id, status, started_at, settings, n in rows:
+            if n == 1:
+                self.previous[player_id] = stimulus_id
+            if status == "active" and (now - started_at) / timedelta(milliseconds=1) <= deadline_ms(settings):
                 self.running[player_id] += 1
-        self.previous.update(self.conn.execute(_PREVIOUS, {"ids": self._player_ids}).all())
 
     def study(self, slug: str) -> Study | None:
         if slug not in self.studies:
@@ -159,7 +160,7 @@ class _Decisions:
         if study is not None and study.stimulus_sets:
             return [s.id for s in study.stimulus_sets]
         if self.default_sets is None:
-            self.default_sets = pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]])
+            self.default_sets = _default_set_ids()
         return self.default_sets
 
     def play_counts(self, set_ids: list[int]) -> dict[int, int]:
@@ -171,6 +172,16 @@ class _Decisions:
             preload_stimulus_views(self.counts)
         wanted = set(set_ids)
         return {sid: n for sid, n in self.counts.items() if self.sets_of[sid] in wanted}
+
+
+def _default_set_ids() -> list[int]:
+    """The default stimulus set's id, read once per process: a set keeps its id for good (an
+    import adds to it), so only its absence is worth asking about again."""
+    name = current_app.config["DEFAULT_STIMULUS_SET"]
+    known = current_app.extensions.setdefault("default_set_ids", {})
+    if not known.get(name):
+        known[name] = pool_set_ids([name])
+    return known[name]
 
 
 def _study_for(decisions: _Decisions, player: Any, slug: object) -> Study | None:
