@@ -40,14 +40,14 @@ def test_check_fails_loudly_when_a_part_passes_its_ceiling(capsys, monkeypatch):
 def test_a_statement_per_batch_coming_back_fails_the_check(capsys, monkeypatch):
     """A change that reads each batch's round again inside the commit (what the hot path did
     before the group commit) makes a tick's statements grow with its batches: --check fails."""
-    real_commit = group_commit.commit
+    real_write = group_commit.write
 
-    def reading_each_round(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.commit
+    def reading_each_round(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.write
         for round_id in works:
             conn.execute(sa.text("SELECT n_points FROM round WHERE id = :r"), {"r": round_id})
-        return real_commit(conn, works)
+        return real_write(conn, works)
 
-    monkeypatch.setattr(group_commit, "commit", reading_each_round)
+    monkeypatch.setattr(group_commit, "write", reading_each_round)
     assert batch_cpu.main([*QUICK, "--check"]) == 1
     failed = _figures(capsys)["over_ceiling"]
     assert any(line.startswith("sqlite statements_per_tick") for line in failed), failed

@@ -65,14 +65,14 @@ def test_a_batch_is_answered_only_after_its_commit(game_app, monkeypatch):
     client = consented_client(game_app)
     round_id, _ = start(client)
     entered, release = threading.Event(), threading.Event()
-    real_commit = group_commit.commit
+    real_write = group_commit.write
 
-    def held(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.commit
+    def held(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.write
         entered.set()
         assert release.wait(30)
-        return real_commit(conn, works)
+        return real_write(conn, works)
 
-    monkeypatch.setattr(group_commit, "commit", held)
+    monkeypatch.setattr(group_commit, "write", held)
     answers: list = []
     sender = threading.Thread(target=lambda: answers.append(client.post(
         f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": _border(5)})))
@@ -92,10 +92,10 @@ def test_a_batch_whose_commit_fails_is_not_acknowledged(game_app, monkeypatch):
     client = consented_client(game_app)
     round_id, _ = start(client)
 
-    def failing(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.commit
+    def failing(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.write
         raise sa.exc.OperationalError("COMMIT", {}, RuntimeError("disk I/O error"))
 
-    monkeypatch.setattr(group_commit, "commit", failing)
+    monkeypatch.setattr(group_commit, "write", failing)
     url, body = f"/api/rounds/{round_id}/points", {"start_index": 0, "points": _border(5)}
     with pytest.raises(sa.exc.OperationalError):  # a 500 outside the test client
         client.post(url, json=body)

@@ -1,8 +1,9 @@
-"""One transaction for every batch of a pipeline tick: the group commit.
+"""What a pipeline tick writes about live rounds, for all its batches at once: the group commit.
 
 A batch used to cost two transactions of its own (six to eight statements, and on PostgreSQL a
 WAL flush each). Here the batches of all players that arrived during one tick share one
-transaction of a fixed number of statements, whatever their number:
+transaction (the tick's, `services.pipeline`, which also holds its round starts) and a fixed
+number of statements, whatever their number:
 
 1. lock the tick's rounds in id order (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
    already holds its one write lock) and read their `live.Version` and the players' totals;
@@ -11,8 +12,8 @@ transaction of a fixed number of statements, whatever their number:
 3. one executemany each: update the rounds, insert the points, insert the guesses, add the
    points of the rounds that ended credited to their players (in SQL: ``x = x + n``, in
    player-id order);
-4. commit. Only then does any batch of the tick get its answer, so an acknowledged point is a
-   committed point.
+4. the pipeline commits. Only then does any batch of the tick get its answer, so an
+   acknowledged point is a committed point.
 
 Statements are SQLAlchemy Core, built once: the ORM's unit of work cost more CPU than the SQL.
 Lock order (rounds by id, then players by id) is the same in every process, so two workers'
@@ -83,10 +84,11 @@ class Committed:
     totals: dict[int, tuple[int, int]]
 
 
-def commit(conn: Connection, works: dict[str, RoundWork]) -> Committed:
-    """Write the tick's work in one transaction on ``conn`` (see the module docstring)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+def write(conn: Connection, works: dict[str, RoundWork]) -> Committed:
+    """Write the tick's work in the write transaction open on ``conn`` (see the module
+    docstring); the caller commits."""
+    if not works:
+        return Committed(set(), {})
     stored = {row.id: row for row in conn.execute(_LOCK, {"ids": sorted(works)})}
     conflicts = {rid for rid, work in works.items()
                  if rid not in stored or Version(*stored[rid][1:5]) != work.live.version}
@@ -115,5 +117,4 @@ def commit(conn: Connection, works: dict[str, RoundWork]) -> Committed:
     for player_id, scored in scores:
         total, best = totals[player_id]
         totals[player_id] = (total + scored, max(best, scored))
-    conn.commit()
     return Committed(conflicts, totals)

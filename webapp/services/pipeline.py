@@ -9,23 +9,24 @@ process takes every request that arrived meanwhile and, per tick:
    points, skip, the revealed mask; `apply_end`, `apply_read`), with no transaction open;
 3. guesses for every round with new points in one forward pass (`GuessService.top5_many`),
    still with no transaction open, and decides recognition by the server's clock;
-4. writes everything in one transaction (`group_commit.commit`), checking under the row locks
-   that no round changed since it was read;
+4. writes everything in one transaction, the tick's round starts (`starting.start_rounds`) and
+   its rounds' changes (`group_commit.write`), checking under the row locks that no round
+   changed since it was read;
 5. answers each batch only after that commit.
 
 Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
-and six to eight statements per batch (docs/load.md has the figures). Round starts run on the
-same thread, all of a tick's in one transaction (`services.starting`), before its other
-requests, and their new rounds go straight into the cache: on SQLite the tick thread is the
-game's only writer. Now the statements are
-shared by all batches of a tick, whose size grows with the load: the busier the server, the
-cheaper each batch.
+and six to eight statements per batch, and each round start its own ORM transaction (docs/load.md
+has the figures). Now the statements are shared by all requests of a tick, whose size grows with
+the load: the busier the server, the cheaper each batch. New rounds go straight into the cache;
+on SQLite the tick thread is the game's only writer, and on PostgreSQL each tick waits for one
+flush of the log, not one per start and per batch.
 
-Rounds that changed elsewhere (another worker, ``/end``, the sweep for abandoned rounds, a
-withdrawal) are caught by the version check: their entries are dropped, and their batches go
-to the front of the queue to be replayed on freshly loaded rows. A batch that keeps meeting
-such changes is answered 503 (retry) after `MAX_ATTEMPTS`; a database error fails the tick's
-batches the same way, with nothing acknowledged. A later batch of a round whose guess is in the
+Rounds that changed elsewhere (another worker, the sweep for abandoned rounds, a withdrawal)
+are caught by the version check: their entries are dropped, and their requests go to the front
+of the queue to be replayed on freshly loaded rows. A request that keeps meeting such changes is
+answered 503 (retry) after `MAX_ATTEMPTS`. A database error (or another worker inserting the
+same new round id first) rolls the whole tick back and replays it, and fails its requests after
+`MAX_ATTEMPTS`, with nothing acknowledged. A later batch of a round whose guess is in the
 current tick waits for the next one, so a round's batches are decided in order.
 """
 
@@ -43,6 +44,7 @@ from flask import Flask, current_app
 
 from models import render
 
+from ..database import begin_write
 from ..extensions import db
 from . import brushing, group_commit
 from .clock import server_now
@@ -51,7 +53,7 @@ from .group_commit import RoundWork
 from .guessing import get_guess_service
 from .live import LiveRound, LiveRounds, load_rounds
 from .rounds import round_state
-from .starting import Start, start_rounds
+from .starting import Start, Started, start_rounds
 from .stimuli import stimulus_view
 
 #: times a batch is replayed after its round changed elsewhere (or the database failed)
@@ -170,8 +172,7 @@ class Pipeline:
             while (jobs := self._take()) is not None:
                 self.ticks += 1
                 try:
-                    self._start([job for job in jobs if job.kind == "start"])
-                    self._tick([job for job in jobs if job.kind != "start"])
+                    self._tick(jobs)
                 except BaseException as exc:  # never leave a request waiting forever
                     with self._cond:
                         queued = set(map(id, self._queue))
@@ -181,34 +182,35 @@ class Pipeline:
                 finally:
                     db.session.close()  # hold nothing between ticks
 
-    def _start(self, jobs: list[Job]) -> None:
-        """The tick's round starts, in one transaction (`starting.start_rounds`)."""
-        if not jobs:
-            return
-        try:
-            outcomes = start_rounds([Start(job.player_id, job.payload) for job in jobs])
-        except Exception as exc:  # noqa: BLE001 - a database fault: the waiting requests'
-            db.session.rollback()
-            for job in jobs:
-                job.future.set_exception(exc)
-            return
-        finally:
-            db.session.close()
-        for job, outcome in zip(jobs, outcomes):
-            if outcome.error is not None:
-                job.future.set_exception(outcome.error)
-                continue
-            if outcome.live is not None:
-                self.rounds.put(outcome.live)
-            job.future.set_result((outcome.state, outcome.status))
-
     def _tick(self, jobs: list[Job]) -> None:
-        if not jobs:
-            return
-        lives = self._live_rounds({job.round_id for job in jobs})
+        starts = [job for job in jobs if job.kind == "start"]
+        ready, waiting, works = self._apply_all([job for job in jobs if job.kind != "start"])
+        self._guess([(works[job.round_id].live, job) for job in ready
+                     if job.change is not None and job.change.image is not None])
+        if starts or works:
+            try:
+                started, committed = self._write(starts, works)
+            except Exception as exc:  # the database failed: nothing of this tick is stored
+                db.session.rollback()
+                for rid in works:
+                    self.rounds.drop(rid)
+                self._retry_or_fail(starts + ready, exc)
+            else:
+                self._answer_starts(starts, started)
+                self._answer(ready, works, committed)
+        else:
+            self._answer(ready, works, group_commit.Committed(set(), {}))
+        if waiting:
+            self._enqueue(waiting, front=True)
+
+    def _apply_all(self, jobs: list[Job]) -> tuple[list[Job], list[Job], dict[str, RoundWork]]:
+        """Apply the tick's requests about live rounds in arrival order, with no transaction
+        open: ``(ready, waiting, works)``, where ``waiting`` are those of a round whose guess is
+        already in this tick (they go to the next) and ``works`` each round's share."""
+        lives = self._live_rounds({job.round_id for job in jobs}) if jobs else {}
         works: dict[str, RoundWork] = {}
         ready: list[Job] = []
-        waiting: list[Job] = []  # batches of a round whose guess is in this tick: next tick
+        waiting: list[Job] = []
         held: set[str] = set()
         for job in jobs:
             if job.round_id in held:
@@ -231,20 +233,29 @@ class Pipeline:
                 work.changes.append(job.change)
                 if job.change.image is not None:
                     held.add(live.id)
-        guessing = [(works[job.round_id].live, job) for job in ready
-                    if job.change is not None and job.change.image is not None]
-        self._guess(guessing)
-        try:
-            with db.engine.connect() as conn:
-                committed = group_commit.commit(conn, works)
-        except Exception as exc:  # the database failed: nothing of this tick is stored
-            for rid in works:
-                self.rounds.drop(rid)
-            self._retry_or_fail(ready, exc)
-        else:
-            self._answer(ready, works, committed)
-        if waiting:
-            self._enqueue(waiting, front=True)
+        return ready, waiting, works
+
+    def _write(self, starts: list[Job], works: dict[str, RoundWork]
+               ) -> tuple[list[Started], group_commit.Committed]:
+        """The tick's one transaction: its round starts, then its rounds' changes (one commit,
+        so one flush of PostgreSQL's log, per tick)."""
+        version = get_guess_service().version  # may load the classifier: before taking a lock
+        begin_write()
+        conn = db.session.connection()
+        started = start_rounds(conn, [Start(job.player_id, job.payload) for job in starts], version)
+        committed = group_commit.write(conn, works)
+        db.session.commit()
+        return started, committed
+
+    def _answer_starts(self, jobs: list[Job], outcomes: list[Started]) -> None:
+        for job, outcome in zip(jobs, outcomes):
+            if outcome.error is not None:
+                job.future.set_exception(outcome.error)
+                continue
+            if outcome.live is not None:
+                self.rounds.put(outcome.live)
+            job.future.set_result((outcome.state, outcome.status))
+            self.requests += 1
 
     @staticmethod
     def _apply(job: Job, live: LiveRound) -> brushing.Change:

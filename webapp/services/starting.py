@@ -9,12 +9,12 @@ start's own write transaction and most of a millisecond of Python per statement,
 players a start came every few batches: starts cost the worker more than the batches did.
 
 `start_rounds` takes all the starts that arrived during one tick (`services.pipeline` runs them
-on its thread, before the tick's other requests) and makes the same decisions, in arrival
-order, from a fixed number of reads: the players (locked in id order on PostgreSQL, so one
+on its thread, in the tick's one transaction) and makes the same decisions, in arrival order,
+from a fixed number of reads: the players (locked in id order on PostgreSQL, so one
 player's starts in several workers still run one after another and the cap holds), the ids
 that already exist, the players' running rounds, their previous stimuli and the play counts
-of the stimuli (`Stimulus.play_count`, `services.coverage`); then one INSERT of the new rounds,
-one UPDATE of the counts and one commit. Starts decided earlier in the same call count for the
+of the stimuli (`Stimulus.play_count`, `services.coverage`); then one INSERT of the new rounds
+and one UPDATE of the counts. Starts decided earlier in the same call count for the
 later ones (a player's second start sees the first as running and as their previous drawing;
 the counts move). The sweep for abandoned rounds runs once per call, in the same transaction.
 """
@@ -30,19 +30,16 @@ from typing import Any, Sequence
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from models import render
 
-from ..database import begin_write
 from ..extensions import db
 from ..models import Player, Round, Stimulus, Study
 from .clock import server_now
 from .coverage import add_plays
 from .errors import ServiceError
 from .expiry import deadline_ms, sweep_abandoned
-from .guessing import get_guess_service
 from .live import LiveRound, load_rounds
 from .rounds import round_state, rounds_played
 from .sampling import least_played, pool_set_ids, study_stimulus_ids
@@ -240,14 +237,16 @@ def _decide(decisions: _Decisions, start: Start, rid: str, version: str,
             "address_hash": player.address_hash, "device_class": device_class(start.body.get("device_class"))}
 
 
-def start_rounds(starts: Sequence[Start], rng: random.Random | None = None,
-                 retry: bool = True) -> list[Started]:
-    """Start (or answer re-posts of) ``starts`` in one transaction, in order; one `Started`
-    each. A new round's state has no guess and the player's totals as read under the lock.
+def start_rounds(conn: Connection, starts: Sequence[Start], version: str,
+                 rng: random.Random | None = None) -> list[Started]:
+    """Start (or answer re-posts of) ``starts`` in the write transaction open on ``conn``
+    (the tick's: `database.begin_write`), in order; one `Started` each, valid once the caller
+    has committed. New rounds get ``version`` (the classifier's) and a state with no guess and
+    the player's totals as read under the lock.
 
     PostgreSQL lets another worker insert the same round id meanwhile (a page retrying over a
-    flaky network reached both); its primary key admits one, and the call is decided again, so
-    the id becomes a re-post here."""
+    flaky network reached both): its primary key admits one, the INSERT here raises
+    `IntegrityError`, and the pipeline runs the tick again, where the id is a re-post."""
     rng = rng or random.SystemRandom()
     outcomes = [Started() for _ in starts]
     ids: dict[int, str] = {}
@@ -262,9 +261,6 @@ def start_rounds(starts: Sequence[Start], rng: random.Random | None = None,
             ids[i] = rid
     if not ids:
         return outcomes
-    version = get_guess_service().version  # may load the classifier: before taking any lock
-    begin_write()
-    conn = db.session.connection()
     decisions = _Decisions(conn, [starts[i] for i in ids], sorted(set(ids.values())))
     rows: list[dict[str, Any]] = []
     for i, rid in ids.items():
@@ -283,16 +279,9 @@ def start_rounds(starts: Sequence[Start], rng: random.Random | None = None,
                 if outcomes[i].status == 200 and rid not in decisions.created]
     stored = load_rounds(conn, reposted) if reposted else {}
     totals = {pid: (row.total_score, row.best_round) for pid, row in decisions.players.items()}
-    try:
-        if rows:
-            conn.execute(_INSERT, rows)
-            add_plays([row["stimulus_id"] for row in rows])
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if not retry:
-            raise
-        return start_rounds(starts, rng, retry=False)
+    if rows:
+        conn.execute(_INSERT, rows)
+        add_plays([row["stimulus_id"] for row in rows])
     for i, rid in ids.items():
         outcome = outcomes[i]
         if outcome.error is not None:
