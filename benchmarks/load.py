@@ -101,11 +101,14 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
         play(transport_for(transport, server.base_url), min(players, 4), WARMUP_S)  # loads the classifier
         before = server.pipeline_stats()
         server_cpu = server.cpu_seconds(list(before))
+        database_cpu = server.database_cpu_seconds()
         client_cpu = time.process_time()
         recorder, _ = play(transport_for(transport, server.base_url), players, seconds)
         client_cpu = time.process_time() - client_cpu
         after = server.pipeline_stats()
         server_cpu = server.cpu_seconds(list(after)) - server_cpu
+        if database_cpu is not None:
+            database_cpu = server.database_cpu_seconds() - database_cpu
         server.stop()
         not_credited = uncredited_rounds(db.url)
     finally:
@@ -135,6 +138,8 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "mean_requests_per_tick": round(requests / ticks, 2) if ticks else None,
             "replayed_requests": replays,
             "server_cpu_ms_per_batch": round(1000 * server_cpu / max(len(lat), 1), 2),
+            "database_cpu_ms_per_batch": (None if database_cpu is None else
+                                          round(1000 * database_cpu / max(len(lat), 1), 2)),
             "load_generator_cpu_ms_per_batch": round(1000 * client_cpu / max(len(lat), 1), 2),
             "round_starts_per_batch": round(recorder.rounds / max(len(lat), 1), 3),
             "load_average_1min": round(os.getloadavg()[0], 1)}
@@ -192,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{r['mean_images_per_forward']} images per forward pass ({r['forward_passes']} passes), "
           f"{r['mean_requests_per_tick']} requests per tick (one transaction each); "
           f"{r['replayed_requests']} replayed (their round had changed in another worker)")
-    print(f"server CPU {r['server_cpu_ms_per_batch']} ms per batch (load generator "
-          f"{r['load_generator_cpu_ms_per_batch']} ms); {r['round_starts_per_batch']} round starts "
+    database = ("" if r["database_cpu_ms_per_batch"] is None
+                else f", PostgreSQL {r['database_cpu_ms_per_batch']} ms")
+    print(f"CPU per batch: server {r['server_cpu_ms_per_batch']} ms{database}, load generator "
+          f"{r['load_generator_cpu_ms_per_batch']} ms; {r['round_starts_per_batch']} round starts "
           f"per batch; machine load average {r['load_average_1min']} on {os.cpu_count()} cores")
     print(f"rounds not credited by the anti-cheat: {r['rounds_not_credited']} {r['not_credited_by_rule']}")
     missed = missed_targets(r)

@@ -89,18 +89,18 @@ class TempDatabase:
         self._tmp = tempfile.TemporaryDirectory(prefix="da-bench-")
         if kind == "sqlite":
             self.url = f"sqlite:///{Path(self._tmp.name) / 'bench.sqlite3'}"
-            self._name = None
+            self.name = None
         else:
-            self._name = f"da_bench_{uuid.uuid4().hex[:10]}"
+            self.name = f"da_bench_{uuid.uuid4().hex[:10]}"
             try:
                 with self._admin().connect() as conn:
-                    conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
+                    conn.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
             except sa.exc.OperationalError as exc:
                 self._tmp.cleanup()
                 raise DatabaseUnavailable(
                     f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} (set DA_TEST_POSTGRES_URL): "
                     f"{str(exc).splitlines()[0]}") from None
-            self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self._name}"
+            self.url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{self.name}"
 
     @staticmethod
     def _admin() -> sa.Engine:
@@ -111,12 +111,12 @@ class TempDatabase:
         return Path(self._tmp.name)
 
     def drop(self) -> None:
-        if self._name is not None:
+        if self.name is not None:
             engine = self._admin()
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                     "WHERE datname = :n"), {"n": self._name})
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self._name}"'))
+                                     "WHERE datname = :n"), {"n": self.name})
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}"'))
             engine.dispose()
         self._tmp.cleanup()
 
@@ -209,6 +209,25 @@ class GameServer:
         for pid in {self.proc.pid, *pids} if self.proc is not None else pids:
             fields = proc_stat_fields(pid)
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def database_cpu_seconds(self) -> float | None:
+        """CPU seconds used so far by the PostgreSQL backends serving this server's database
+        (None on SQLite, whose work is done inside the workers). On one machine the database
+        shares the cores with the game, so its CPU belongs in the cost of a batch."""
+        name = self.database.name
+        if name is None:
+            return None
+        total = 0
+        for folder in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (folder / "cmdline").read_bytes().decode(errors="replace")
+                if not cmdline.startswith("postgres: ") or f" {name} " not in cmdline:
+                    continue
+                fields = proc_stat_fields(int(folder.name))
+            except OSError:  # ended while we looked, or not ours to read
+                continue
+            total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
     def worker_pids(self) -> set[int]:
