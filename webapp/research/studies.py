@@ -108,10 +108,18 @@ def validate(data: StudyInput, existing: Study | None) -> list[StimulusSet]:
     return list(sets)
 
 
+def _seeded_rank(slug: str, *parts: object) -> str:
+    """A stable pseudo-random rank from the study slug: the same slug always orders alike."""
+    return hashlib.sha256("/".join([slug, *map(str, parts)]).encode()).hexdigest()
+
+
 def choose_study_stimuli(slug: str, sets: list[StimulusSet], n: int) -> list[int] | None:
-    """The ``n`` stimuli a study uses (None = all of its sets'): spread over the categories in
-    turn, each category's drawings in an order fixed by a hash of the study slug and the key, so
-    the choice is reproducible and re-saving the study does not change it."""
+    """The ``n`` stimuli a study uses (None = all of its sets'), seeded by the study slug and
+    balanced over the categories: every category gets ``n // k`` drawings or one more (which
+    categories get one more, or any at all when ``n`` is below the number of categories, is
+    decided by the seeded order of the categories, not by the alphabet); a category with too
+    few drawings hands its share to the next ones. Within a category the drawings come in a
+    seeded order too, so the choice is reproducible from the slug."""
     if not n:
         return None
     rows = db.session.execute(select(Stimulus.id, Stimulus.key, Stimulus.category)
@@ -120,15 +128,26 @@ def choose_study_stimuli(slug: str, sets: list[StimulusSet], n: int) -> list[int
         raise ValueError(f"the chosen sets hold {len(rows)} stimuli, fewer than the {n} asked for")
     by_category: dict[str, list[tuple[str, int]]] = {}
     for sid, key, category in rows:
-        rank = hashlib.sha256(f"{slug}/{key}/{sid}".encode()).hexdigest()
-        by_category.setdefault(category, []).append((rank, sid))
-    queues = [sorted(items) for _, items in sorted(by_category.items())]
+        by_category.setdefault(category, []).append((_seeded_rank(slug, key, sid), sid))
+    order = sorted(by_category, key=lambda c: _seeded_rank(slug, "category", c))
+    queues = [sorted(by_category[c]) for c in order]
     chosen: list[int] = []
-    while len(chosen) < n:
+    while len(chosen) < n:  # one drawing per category per pass, categories in seeded order
         for queue in queues:
             if queue and len(chosen) < n:
                 chosen.append(queue.pop(0)[1])
     return sorted(chosen)
+
+
+def _kept_stimuli(data: StudyInput, existing: Study | None, sets: list[StimulusSet]) -> list[int] | None:
+    """The subset an edited study already has, when neither its sets nor its size changed:
+    participants of a running study keep seeing the same drawings whatever else is edited."""
+    if existing is None:
+        return None
+    kept = (existing.settings or {}).get("stimulus_ids")
+    same_sets = {s.id for s in existing.stimulus_sets} == {s.id for s in sets}
+    same_size = int((existing.settings or {}).get("n_stimuli") or 0) == int(data.settings.get("n_stimuli") or 0)
+    return list(kept) if kept and same_sets and same_size else None
 
 
 def projection(settings: Mapping[str, Any], n_available: int) -> dict[str, int]:
@@ -145,7 +164,8 @@ def save_study(data: StudyInput, existing: Study | None = None) -> Study:
     """Create (or update ``existing``) after validation; commits."""
     sets = validate(data, existing)
     data.settings.pop("stimulus_ids", None)
-    chosen = choose_study_stimuli(data.slug, sets, int(data.settings.get("n_stimuli") or 0))
+    chosen = (_kept_stimuli(data, existing, sets)
+              or choose_study_stimuli(data.slug, sets, int(data.settings.get("n_stimuli") or 0)))
     if chosen is not None:
         data.settings["stimulus_ids"] = chosen
     study = existing or Study(slug=data.slug)
