@@ -30,6 +30,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
                           config_module.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     config_module.validate(app.config)
+    from .public_url import validate as validate_public_url
+    validate_public_url(app.config)
 
     from . import models  # noqa: F401  (registers the tables on db.metadata for Alembic)
 

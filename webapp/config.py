@@ -71,6 +71,9 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "MAX_POINTS_PER_ROUND": _int("DA_MAX_POINTS_PER_ROUND", 5000),
         "DEFAULT_STIMULUS_SET": os.environ.get("DA_STIMULUS_SET", "quickdraw17-default"),
         "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-11-v1"),
+        # The address participants use (e.g. https://draw.example.org): the base of every study
+        # link (webapp/public_url.py). Unset: Flask's SERVER_NAME, else the researcher's request.
+        "PUBLIC_URL": os.environ.get("DA_PUBLIC_URL") or None,
         # Classifier: weights folder (None = shipped weights) and device (None = auto).
         "CLASSIFIER_WEIGHTS": os.environ.get("DA_CLASSIFIER_WEIGHTS") or None,
         "CLASSIFIER_DEVICE": os.environ.get("DA_DEVICE") or None,

@@ -18,7 +18,9 @@ from . import auth, dashboard, downloads, studies, withdrawal  # noqa: E402,F401
 
 @bp.context_processor
 def _researcher() -> dict[str, object]:
-    return {"researcher": auth.current_researcher()}
+    from ..public_url import study_link
+
+    return {"researcher": auth.current_researcher(), "study_link": study_link}
 
 
 @bp.record_once

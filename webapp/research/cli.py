@@ -175,7 +175,22 @@ def studies_create(slug: str, **opts: Any) -> None:
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"created study {study.slug}: /study/{study.slug}")
+    click.echo(f"created study {study.slug}")
+    _echo_link(study)
+
+
+def _echo_link(study: Study) -> None:
+    """The participant link, or why there is none yet (no public address for a Prolific study)."""
+    from ..public_url import FROM_NOTHING, study_link
+
+    link = study_link(study)
+    if link.refused:
+        click.echo(f"no participant link: set DA_PUBLIC_URL to the address participants use "
+                   f"(e.g. https://draw.example.org); a link to {link.url.split('/study/')[0] or 'no address'} "
+                   "would reach nobody", err=True)
+    else:
+        note = " (relative: set DA_PUBLIC_URL for the full address)" if link.source == FROM_NOTHING else ""
+        click.echo(f"participant link: {link.url}{note}")
 
 
 @studies.command("edit")
@@ -192,6 +207,7 @@ def studies_edit(slug: str, **opts: Any) -> None:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     click.echo(f"saved study {slug}")
+    _echo_link(study)
 
 
 @studies.command("list")
