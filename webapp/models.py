@@ -104,6 +104,13 @@ class Stimulus(db.Model):
     #: transactions that start, abandon, import or delete rounds; sampling reads it instead of
     #: counting every round ever played on each round start
     play_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    #: the classifier's top-1 guess on the whole drawing, its probability, whether that meets the
+    #: game's recognition rule, and the classifier version (`services.recognition`); None = not
+    #: checked. The open game never serves a drawing that cannot be won fully revealed.
+    full_reveal_label: Mapped[str | None] = mapped_column(String(64))
+    full_reveal_p: Mapped[float | None] = mapped_column(Float)
+    full_reveal_recognised: Mapped[bool | None] = mapped_column(Boolean)
+    full_reveal_model: Mapped[str | None] = mapped_column(String(64))
 
     stimulus_set: Mapped[StimulusSet] = relationship(back_populates="stimuli")
 

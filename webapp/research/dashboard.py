@@ -138,7 +138,8 @@ def coverage(scope: Scope, size: int, order: str = "rounds_desc", min_rounds: in
     stimuli = _stimuli_in_scope(scope).subquery()
     n = func.coalesce(counts.c.n, 0)
     listed = (select(Stimulus.id, Stimulus.key, Stimulus.category, StimulusSet.name, n,
-                     func.coalesce(counts.c.hits, 0))
+                     func.coalesce(counts.c.hits, 0), Stimulus.full_reveal_label,
+                     Stimulus.full_reveal_p, Stimulus.full_reveal_recognised)
               .join(stimuli, stimuli.c.id == Stimulus.id)
               .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
               .outerjoin(counts, counts.c.stimulus_id == Stimulus.id)
@@ -155,7 +156,24 @@ def coverage(scope: Scope, size: int, order: str = "rounds_desc", min_rounds: in
         keys = {"rounds_asc": (n, Stimulus.key), "key": (Stimulus.key,)}.get(order, (n.desc(), Stimulus.key))
         rows = db.session.execute(listed.order_by(*keys, Stimulus.id).limit(page.size).offset(page.offset))
     return page, [{"id": sid, "key": key, "category": cat, "set": set_name, "rounds": count,
-                   "recognized": hits} for sid, key, cat, set_name, count, hits in rows]
+                   "recognized": hits, "full_reveal": _full_reveal(label, p, recognised)}
+                  for sid, key, cat, set_name, count, hits, label, p, recognised in rows]
+
+
+def _full_reveal(label: str | None, p: float | None, recognised: bool | None) -> dict[str, Any] | None:
+    """The classifier's guess on the whole drawing (`services.recognition`), None if unchecked."""
+    if recognised is None:
+        return None
+    return {"label": label, "p": p, "recognised": recognised}
+
+
+def not_winnable(scope: Scope) -> int:
+    """Stimuli in scope the classifier does not recognise even fully revealed: rounds on them
+    can only end as a timeout or a skip."""
+    stimuli = _stimuli_in_scope(scope).subquery()
+    return db.session.scalar(select(func.count()).select_from(Stimulus)
+                             .join(stimuli, stimuli.c.id == Stimulus.id)
+                             .where(Stimulus.full_reveal_recognised.is_(False))) or 0
 
 
 def stimulus_ids_by_reliability(scope: Scope, min_rounds: int, descending: bool) -> list[int]:
@@ -215,6 +233,7 @@ def dashboard() -> Any:
     return render_template("research/dashboard.html", scope=scope, studies=_studies(),
                            summary=summary(scope), categories=categories(scope),
                            coverage=stimuli, page=page, totals=coverage_totals(scope),
+                           not_winnable=not_winnable(scope),
                            created=request.args.get("created") == "1")
 
 

@@ -157,7 +157,8 @@ def start_round(player: Player, round_id: object, study_slug: object = None,
     set_ids = ([s.id for s in study.stimulus_sets] if study is not None and study.stimulus_sets
                else pool_set_ids([current_app.config["DEFAULT_STIMULUS_SET"]]))
     admission.check_can_start(player)
-    stimulus = choose_stimulus(player, set_ids, only=study_stimulus_ids(study))
+    stimulus = choose_stimulus(player, set_ids, only=study_stimulus_ids(study),
+                               winnable_only=study is None)
     rnd = Round(id=rid, player_id=player.id, stimulus_id=stimulus.id, started_at=server_now(),
                 study_id=study.id if study is not None else None, category=stimulus.category,
                 status="active", model_version=version,

@@ -33,9 +33,11 @@ def study_stimulus_ids(study: Any) -> list[int] | None:
 
 
 def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | None = None,
-                    only: Sequence[int] | None = None) -> StimulusView:
+                    only: Sequence[int] | None = None, winnable_only: bool = False) -> StimulusView:
     """The least-played stimulus of the sets (of ``only`` among them, when given), never the
-    player's previous one."""
+    player's previous one. With ``winnable_only`` (the open game), drawings the classifier does
+    not recognise even fully revealed (`services.recognition`) are left out, unless nothing else
+    is left."""
     if not set_ids:
         raise ServiceError("no stimulus set is active: import one with "
                            "`flask --app wsgi stimuli import`", status=409)
@@ -43,8 +45,11 @@ def choose_stimulus(player: Player, set_ids: list[int], rng: random.Random | Non
     # Stimulus.play_count (services.coverage): rounds not abandoned, read from one row per
     # stimulus instead of counting every round ever played on every round start.
     rows = db.session.execute(
-        select(Stimulus.id, Stimulus.play_count)
+        select(Stimulus.id, Stimulus.play_count, Stimulus.full_reveal_recognised)
         .where(Stimulus.set_id.in_(set_ids), *([Stimulus.id.in_(list(only))] if only else []))).all()
+    if winnable_only:
+        rows = [row for row in rows if row[2] is not False] or rows
+    rows = [(sid, n) for sid, n, _ in rows]
     previous = db.session.scalar(select(Round.stimulus_id).where(Round.player_id == player.id)
                                  .order_by(Round.started_at.desc(), Round.id.desc()).limit(1))
     candidates = [(sid, n) for sid, n in rows if sid != previous] or list(rows)
