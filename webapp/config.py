@@ -70,7 +70,7 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "MAX_POINTS_PER_BATCH": _int("DA_MAX_POINTS_PER_BATCH", 512),
         "MAX_POINTS_PER_ROUND": _int("DA_MAX_POINTS_PER_ROUND", 5000),
         "DEFAULT_STIMULUS_SET": os.environ.get("DA_STIMULUS_SET", "quickdraw17-default"),
-        "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-11-v1"),
+        "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-12-v2"),
         # The address participants use (e.g. https://draw.example.org): the base of every study
         # link (webapp/public_url.py). Unset: Flask's SERVER_NAME, else the researcher's request.
         "PUBLIC_URL": os.environ.get("DA_PUBLIC_URL") or None,

@@ -10,10 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from . import study_nav
 from .redirects import is_local_path
 from .services.players import PSEUDONYM_MAX, current_player, player_summary
 
 bp = Blueprint("pages", __name__)
+# Study participants stay in their study on every page (links, banner): see webapp/study_nav.py.
+bp.context_processor(study_nav.template_context)
 
 #: the site icon (a yellow brush dot), also linked inline from base.html
 FAVICON_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' "
@@ -47,6 +50,9 @@ def game() -> str | Response:
     """The game. A public player who has not agreed to the current consent version goes to the
     consent page first (recruited study players consent on their study's own entry page)."""
     player = g.player
+    to_study = study_nav.redirect_to_study(player)
+    if to_study is not None:  # a participant never plays outside their study
+        return redirect(to_study)
     recruited = player.study_id is not None and bool(request.args.get("study"))
     if not recruited and player_summary(player)["needs_consent"]:
         return redirect(url_for("pages.consent", next=request.full_path.rstrip("?")))
@@ -56,6 +62,9 @@ def game() -> str | Response:
 @bp.get("/consent")
 def consent() -> str:
     version = current_app.config["CONSENT_VERSION"]
+    study = study_nav.recruited_study(g.player)
+    if study is not None:  # a participant agreed to their study's text, not the open game's
+        return render_template("game/consent.html", study=study)
     return render_template("game/consent.html", consent_version=version,
                            next_url=_safe_next(request.args.get("next")),
                            already=g.player.consent_version == version)

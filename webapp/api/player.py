@@ -9,6 +9,7 @@ from ..extensions import db
 from ..models import Player
 from ..services.errors import ServiceError
 from ..services.players import clean_pseudonym, current_player, give_consent, player_summary
+from ..study_nav import on_public_leaderboard
 from . import bp
 from .errors import json_body
 
@@ -43,7 +44,7 @@ def leaderboard():
     if not 1 <= limit <= 100:
         raise ServiceError("limit must be between 1 and 100")
     players = db.session.scalars(
-        select(Player).where(Player.rounds_played > 0)
+        select(Player).where(Player.rounds_played > 0, on_public_leaderboard())
         .order_by(Player.total_score.desc(), Player.best_round.desc(), Player.id).limit(limit))
     me = current_player(create=False)
     entries = [{"rank": i + 1, "pseudonym": p.pseudonym, "total_score": p.total_score,

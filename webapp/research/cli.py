@@ -136,6 +136,8 @@ def _study_options(func: Any) -> Any:
                      help="How many of the sets' stimuli the study uses (0 = all)."),
         click.option("--address-burst", "address_burst_per_hour", type=int,
                      help="address_burst flag: new participants per hour from one address (0 = off)."),
+        click.option("--leaderboard/--no-leaderboard", default=None,
+                     help="Recruited participants appear on the public leaderboard (default: no)."),
         click.option("--active/--inactive", default=None),
     ]
     for option in reversed(options):
@@ -147,6 +149,8 @@ def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> Stu
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
             "n_stimuli", "address_burst_per_hour")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
+    if opts["leaderboard"] is not None:
+        raw["leaderboard"] = int(opts["leaderboard"])
     base = existing.settings if existing else default_settings()
 
     def pick(key: str, old: Any) -> Any:

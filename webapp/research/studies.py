@@ -5,7 +5,9 @@ either way is validated the same. Settings live in `Study.settings` (JSON) with 
 API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus, n_stimuli (0 =
 every stimulus of the sets; else the study uses that many, chosen once and kept in
 ``stimulus_ids``) and address_burst_per_hour (the `address_burst` quality flag's threshold; 0 turns
-the rule off, for lab and classroom studies where everyone shares one address).
+the rule off, for lab and classroom studies where everyone shares one address) and leaderboard
+(1 = a recruited participant's score appears on the public leaderboard, which their consent text
+then says; 0, the default, keeps recruited participants off it).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def default_settings() -> dict[str, Any]:
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
             "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
-            "n_stimuli": 0, "address_burst_per_hour": 5}
+            "n_stimuli": 0, "address_burst_per_hour": 5, "leaderboard": 0}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -73,7 +75,7 @@ def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str,
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
               "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
               "n_stimuli": (int, 0, 1000000),
-              "address_burst_per_hour": (int, 0, 100000)}
+              "address_burst_per_hour": (int, 0, 100000), "leaderboard": (int, 0, 1)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
             settings[key] = _number(raw[key], key, kind, low, high)

@@ -119,6 +119,11 @@ def _valid_round_id(value: object) -> str:
 
 
 def _study_for(player: Player, slug: object) -> Study | None:
+    """The study a new round belongs to. A recruited participant's rounds always belong to their
+    own study (webapp/study_nav.py): a start without ``study`` is attached to it, and one naming
+    another study is refused, so no round of theirs is ever stored outside it."""
+    if player.study_id is not None:
+        slug = _own_study_slug(player, slug)
     if slug is None:
         return None
     if not isinstance(slug, str):
@@ -129,6 +134,20 @@ def _study_for(player: Player, slug: object) -> Study | None:
     if study.mode != "public" and player.study_id != study.id:
         raise ServiceError("this study is for recruited participants: use your study link", status=403)
     return study
+
+
+def _own_study_slug(player: Player, slug: object) -> object:
+    """The study slug a participant's round start stands for: their own study's when the page
+    named none, refused (403) when it named another one."""
+    own = db.session.scalar(select(Study.slug).where(Study.id == player.study_id, Study.mode != "public"))
+    if own is None or slug == own:
+        return slug
+    if slug is None:
+        return own
+    if isinstance(slug, str):
+        raise ServiceError(f"you are taking part in the study {own!r}: rounds of another study "
+                           "or of the open game are not stored for you", status=403)
+    return slug  # not a string: `_study_for` refuses it
 
 
 def _settings(study: Study | None, width: int, height: int, model_version: str) -> dict[str, Any]:
