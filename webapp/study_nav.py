@@ -75,6 +75,16 @@ def template_context() -> dict[str, Any]:
                           "withdraw_url": url_for("study.withdraw")}}
 
 
+def completion_rule() -> str:
+    """The one completion rule in words (`services.rounds.study_credit` decides it): the study
+    page, the dashboard and docs/run-a-study.md all say exactly this (a test holds them equal)."""
+    from .services.rounds import MIN_POINTS_PER_STUDY_ROUND
+
+    return ("A round counts toward completion when it ends with a result (the drawing was "
+            "recognised, or the time ran out) from brush input the game credited, with at least "
+            f"{MIN_POINTS_PER_STUDY_ROUND} brush points: a quick win always counts, a skip never does.")
+
+
 def on_public_leaderboard() -> Any:
     """SQL condition on `Player`: open-game players, and recruited participants only of studies
     whose consent text says they appear on the leaderboard (setting ``leaderboard`` = 1)."""
