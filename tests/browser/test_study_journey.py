@@ -16,28 +16,12 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.gameplay import DRAINED, GAME_READY, box_in_viewport, drag_mouse, open_game, stimulus
-from tests.browser.test_study_mode import COMPLETION_URL
+from tests.browser.test_study_mode import COMPLETION_URL, make_study
 
 PID = "6a1b2c3d4e5f6a7b8c9d0e1f"
 #: Playwright's "iPhone 13" device: its viewport in Safari with the browser bars shown
 IPHONE_13 = {"viewport": {"width": 390, "height": 664}, "device_scale_factor": 3, "is_mobile": True,
              "has_touch": True}
-
-
-def make_study(server, rounds: int, timer_ms: int) -> None:
-    from webapp.extensions import db
-    from webapp.models import StimulusSet, Study
-
-    with server.app.app_context():
-        default_set = db.session.scalar(db.select(StimulusSet).where(
-            StimulusSet.name == server.app.config["DEFAULT_STIMULUS_SET"]))
-        study = Study(slug="pilot", name="Drawing pilot", mode="prolific", consent_version="pilot-v1",
-                      completion_url=COMPLETION_URL, settings={"rounds_per_participant": rounds,
-                                                               "timer_ms": timer_ms})
-        study.stimulus_sets.append(default_set)
-        db.session.add(study)
-        db.session.commit()
-        db.session.remove()
 
 
 def stored_rounds(server) -> list[tuple[str, bool, str | None]]:
@@ -58,7 +42,7 @@ def in_the_study(page, server, counted: int, total: int = 3) -> None:
     """A page other than the game: it says which study this is, the progress, and every link
     to the game leads back into the study; links off the site open in a new tab."""
     banner = page.get_by_test_id("study-banner")
-    expect(banner).to_contain_text("Drawing pilot")
+    expect(banner).to_contain_text("Pilot study")
     expect(banner).to_contain_text(f"{counted} of {total} rounds counted")
     expect(header(page, "Play")).to_have_attribute(
         "href", "/?study=pilot")
@@ -136,7 +120,7 @@ def test_a_prolific_participant_clicks_every_link_and_every_round_stays_in_the_s
     header(page, "About").click()
     in_the_study(page, server, counted=1)
     page.get_by_role("link", name="consent page").click()
-    expect(page.get_by_role("heading", name="Your study: Drawing pilot")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your study: Pilot study")).to_be_visible()
     in_the_study(page, server, counted=1)
     header(page, "Play").click()
     back_in_the_game(page, server, 2)  # the skip did not move the progress on
