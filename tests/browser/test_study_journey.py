@@ -84,7 +84,8 @@ def brush_everything(page) -> None:
 def test_a_prolific_participant_clicks_every_link_and_every_round_stays_in_the_study(
         browser, live_server_factory) -> None:
     server = live_server_factory()
-    make_study(server, rounds=3, timer_ms=5000)
+    # Long enough for round 2, left mid-round for the leaderboard, to still be running on return.
+    make_study(server, rounds=3, timer_ms=10000)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
@@ -98,7 +99,7 @@ def test_a_prolific_participant_clicks_every_link_and_every_round_stays_in_the_s
 
     # Round 1 runs out of time with three points brushed: a result, so it counts.
     brush_three_points(page)
-    expect(result).to_contain_text("Time's up", timeout=15000)
+    expect(result).to_contain_text("Time's up", timeout=25000)
     expect(credit).to_have_text("This round counts toward the study.")
     header(page, "How to play").click()
     in_the_study(page, server, counted=1)
