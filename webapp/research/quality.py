@@ -4,8 +4,9 @@ A flag is a reason to look, not a verdict: the researcher decides (`Player.exclu
 export to drop every flagged participant (`exclude_flagged`). Each rule names what a human
 cannot plausibly do:
 
-* ``too_fast`` - a round with many points whose page times span less than a pointer device can
-  report (faster than 1 ms per point means more than 1000 events a second: scripted input).
+* ``too_fast`` - a round with more points by its page times (ms since the round started) than a
+  pointer device can report (faster than 1 ms per point means more than 1000 events a second:
+  scripted input).
 * ``few_points`` - most rounds ended with almost nothing brushed (clicking through for payment).
 * ``repeated_path`` - two rounds with the very same point path (same count and coordinate sums
   to 1/1000 px), which a hand never reproduces: replayed input.
@@ -17,6 +18,9 @@ Two rules use the server's clock only, so a client that forges its ``t_ms`` cann
 
 * ``server_too_fast`` - a round with many points that all reached the server sooner after the
   round started than one point per millisecond allows (received_at, not t_ms).
+
+Both are `services.plausibility.faster_than_a_pointer` in SQL: the game refuses to credit a round
+the moment a batch breaks that rule, so a round flagged here was never credited.
 * ``implausible_input`` - rounds the game itself refused to credit because a batch could not have
   been drawn by the time it arrived (`Round.flag_reason`, webapp/services/plausibility.py).
 
@@ -32,11 +36,10 @@ from sqlalchemy import Select, and_, case, func, literal, or_, select
 
 from ..extensions import db
 from ..models import BrushPoint, Player, Round, Study
+from ..services.plausibility import faster_than_a_pointer
 from .filters import Scope
 
 IMPORTED = "imported"
-FAST_MIN_POINTS = 20
-FAST_MIN_MS_PER_POINT = 1.0
 FEW_POINTS = 3
 FEW_POINTS_MIN_ROUNDS = 3
 FEW_POINTS_FRACTION = 0.5
@@ -78,10 +81,11 @@ def _scoped_rounds(scope: Scope, player_ids: Iterable[int] | None) -> Any:
 
 
 def _point_stats(rounds: Any) -> Any:
-    """Per round: point count, t_ms span and a path fingerprint (sums of rounded coordinates)."""
+    """Per round: point count, last page time (ms since the round started), a path fingerprint
+    (sums of rounded coordinates) and the server ms from the start to the last point's arrival."""
     return (select(BrushPoint.round_id.label("round_id"), rounds.c.player_id,
                    func.count().label("n"),
-                   (func.max(BrushPoint.t_ms) - func.min(BrushPoint.t_ms)).label("span"),
+                   func.max(BrushPoint.t_ms).label("last_t"),
                    func.sum(func.round(BrushPoint.x * 1000)).label("sx"),
                    func.sum(func.round(BrushPoint.y * 1000)).label("sy"),
                    _ms_between(rounds.c.started_at, func.max(BrushPoint.received_at)).label("server_span"))
@@ -92,15 +96,13 @@ def _point_stats(rounds: Any) -> Any:
 
 def _too_fast(stats: Any) -> Select[Any]:
     return (select(stats.c.player_id, func.count())
-            .where(stats.c.n >= FAST_MIN_POINTS,
-                   stats.c.span < (stats.c.n - 1) * literal(FAST_MIN_MS_PER_POINT))
+            .where(faster_than_a_pointer(stats.c.n, stats.c.last_t))
             .group_by(stats.c.player_id))
 
 
 def _server_too_fast(stats: Any) -> Select[Any]:
     return (select(stats.c.player_id, func.count())
-            .where(stats.c.n >= FAST_MIN_POINTS,
-                   stats.c.server_span < (stats.c.n - 1) * literal(FAST_MIN_MS_PER_POINT))
+            .where(faster_than_a_pointer(stats.c.n, stats.c.server_span))
             .group_by(stats.c.player_id))
 
 
