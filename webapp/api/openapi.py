@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import jsonify
 
-from ..services.players import PSEUDONYM_PATTERN
+from ..services.pseudonyms import PSEUDONYM_PATTERN
 from . import bp
 
 _ERROR = {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -8,28 +8,35 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Player
 from ..services.errors import ServiceError
-from ..services.players import clean_pseudonym, current_player, give_consent, player_summary
+from ..services.players import (check_consent_answer, current_player, give_consent,
+                                player_summary, rename)
 from . import bp
 from .errors import json_body
 
 
 @bp.get("/me")
 def me():
-    return jsonify(player_summary(current_player(create=True)))
+    """The session's player; a visitor who has not agreed to the consent is nobody yet (nothing
+    is stored before consent) and sees ``needs_consent``."""
+    return jsonify(player_summary(current_player()))
 
 
 @bp.post("/me")
 def update_me():
-    player = current_player(create=True)
-    player.pseudonym = clean_pseudonym(json_body().get("pseudonym"))
-    db.session.commit()
+    player = current_player()
+    body = json_body()
+    if player is None:
+        raise ServiceError("no player yet: agree to the consent first", status=403)
+    rename(player, body.get("pseudonym"))
     return jsonify(player_summary(player))
 
 
 @bp.post("/consent")
 def consent():
-    player = current_player(create=True)
+    """Agree to the consent text; the player (and their cookie) is created here."""
     body = json_body()
+    check_consent_answer(body.get("version"), body.get("agree"))
+    player = current_player(create=True)
     give_consent(player, body.get("version"), body.get("agree"))
     return jsonify(player_summary(player))
 
@@ -45,7 +52,7 @@ def leaderboard():
     players = db.session.scalars(
         select(Player).where(Player.rounds_played > 0)
         .order_by(Player.total_score.desc(), Player.best_round.desc(), Player.id).limit(limit))
-    me = current_player(create=False)
+    me = current_player()
     entries = [{"rank": i + 1, "pseudonym": p.pseudonym, "total_score": p.total_score,
                 "best_round": p.best_round, "rounds_played": p.rounds_played,
                 "me": me is not None and p.id == me.id}
