@@ -263,8 +263,8 @@ class Study(db.Model):
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     #: "public" (open game with leaderboard) or "prolific" (recruited, fixed number of rounds)
     mode: Mapped[str] = mapped_column(String(16), default="public", nullable=False)
-    #: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-    #: min_round_ms (a round counts toward completion only after this much server time)
+    #: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus, n_stimuli,
+    #: address_burst_per_hour (webapp/research/studies.py)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     completion_url: Mapped[str | None] = mapped_column(String(512))
     consent_version: Mapped[str | None] = mapped_column(String(32))

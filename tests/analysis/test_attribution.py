@@ -179,7 +179,8 @@ def test_ddpm_sampling_states_are_the_ancestral_samplers_and_do_not_depend_on_ch
     assert settings.sampler == "ddpm"
     x_t, t, _ = sampling_states(model, exemplars, settings, seed=3)
     one_at_a_time, _, _ = sampling_states(model, exemplars, replace(settings, batch_size=2), seed=3)
-    assert torch.allclose(x_t, one_at_a_time, atol=1e-6)
+    # float32 matmuls round differently per batch shape (2.8e-6 seen on values up to 3.8)
+    assert torch.allclose(x_t, one_at_a_time, atol=1e-5)
     scheduler = DDPMScheduler.from_config(model.scheduler.config)
     scheduler.set_timesteps(6)
     start = torch.randn((2, 3, *exemplars.shape[1:]), generator=torch.Generator().manual_seed(3))

@@ -121,7 +121,9 @@ SPEC: dict[str, Any] = {
             "guess": {"allOf": [{"$ref": "#/components/schemas/Guess"}], "nullable": True},
             "points": {"type": "integer"}, "credited": {"type": "boolean"},
             "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
-            "model_version": {"type": "string"}}},
+            "model_version": {"type": "string"},
+            "study_credit": {"type": "object", "required": ["counts", "reason"], "properties": {
+                "counts": {"type": "boolean"}, "reason": {"type": "string", "nullable": True}}}}},
     }},
 }
 

@@ -132,8 +132,6 @@ def _study_options(func: Any) -> Any:
         click.option("--timer-ms", type=int), click.option("--brush-fraction", type=float),
         click.option("--target", "target_rounds_per_stimulus", type=int,
                      help="Target rounds per stimulus (coverage goal)."),
-        click.option("--min-round-ms", type=int,
-                     help="Least server time a round must last to count toward completion."),
         click.option("--stimuli", "n_stimuli", type=int,
                      help="How many of the sets' stimuli the study uses (0 = all)."),
         click.option("--address-burst", "address_burst_per_hour", type=int,
@@ -147,7 +145,7 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "min_round_ms", "n_stimuli", "address_burst_per_hour")
+            "n_stimuli", "address_burst_per_hour")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
     base = existing.settings if existing else default_settings()
 

@@ -2,8 +2,7 @@
 
 The research page and the CLI both go through `study_from_form`/`save_study`, so a study made
 either way is validated the same. Settings live in `Study.settings` (JSON) with the keys the game
-API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-min_round_ms (the least server time a round must last to count toward completion), n_stimuli (0 =
+API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus, n_stimuli (0 =
 every stimulus of the sets; else the study uses that many, chosen once and kept in
 ``stimulus_ids``) and address_burst_per_hour (the `address_burst` quality flag's threshold; 0 turns
 the rule off, for lab and classroom studies where everyone shares one address).
@@ -24,7 +23,6 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Stimulus, StimulusSet, Study
-from ..services.rounds import DEFAULT_MIN_ROUND_MS
 from . import bp
 from .auth import current_researcher, researcher_required
 
@@ -51,7 +49,7 @@ def default_settings() -> dict[str, Any]:
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
             "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
-            "min_round_ms": DEFAULT_MIN_ROUND_MS, "n_stimuli": 0, "address_burst_per_hour": 5}
+            "n_stimuli": 0, "address_burst_per_hour": 5}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -74,7 +72,7 @@ def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str,
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
               "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
-              "min_round_ms": (int, 0, 600000), "n_stimuli": (int, 0, 1000000),
+              "n_stimuli": (int, 0, 1000000),
               "address_burst_per_hour": (int, 0, 100000)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
