@@ -106,6 +106,10 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "LIMIT_BATCHES": os.environ.get("DA_LIMIT_BATCHES", "20/second;600/minute"),
         "LIMIT_BATCHES_PER_ADDRESS": os.environ.get("DA_LIMIT_BATCHES_PER_ADDRESS", "200/second;12000/minute"),
         "MAX_ACTIVE_ROUNDS": _int("DA_MAX_ACTIVE_ROUNDS", 3),
+        # The public leaderboard lists a player after this many credited rounds, and at most this
+        # many players per client address class (their best; 0 = no cap, e.g. a classroom).
+        "LEADERBOARD_MIN_ROUNDS": _int("DA_LEADERBOARD_MIN_ROUNDS", 5),
+        "LEADERBOARD_PER_ADDRESS": _int("DA_LEADERBOARD_PER_ADDRESS", 1),
         # New players (made by agreeing to the consent) per client address class (an IPv4
         # address, an IPv6 /64): a classroom behind one address fits, a script making thousands
         # of players does not.
