@@ -7,7 +7,7 @@ Starts gunicorn (production settings: ``DA_ENV=production``, the secret key from
 front of it with the configuration in ``deploy/nginx.conf`` (its own prefix, pid file and
 temporary folder; nothing system-wide is read or changed), both logging to ``instance/logs/``.
 Ctrl-C (or SIGTERM) stops both. When nginx is missing and this runs as root on Debian, it is
-installed from Debian's packages first (``apt-get install nginx-light``), as CI needs.
+installed from Debian's packages first (``apt-get install nginx``), as CI needs.
 
 `make play` is for playing on your own machine; this is the stack to put behind TLS
 (docs/hosting.md).
@@ -46,13 +46,13 @@ def find_nginx() -> str:
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("nginx is missing: installing Debian's nginx-light", flush=True)
+        print("nginx is missing: installing Debian's nginx", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light"], check=True, env=env,
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         return find_nginx()
-    sys.exit("make serve needs nginx: sudo apt-get install nginx-light (Debian/Ubuntu)")
+    sys.exit("make serve needs nginx: sudo apt-get install nginx (Debian/Ubuntu)")
 
 
 def free_port() -> int:

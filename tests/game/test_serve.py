@@ -31,7 +31,7 @@ from tests.conftest import REPO, make_test_app
 SLOW_CLIENTS = 32
 ATTACK_S = 7.0
 TIMEOUT_S = 3.0
-NGINX_MISSING = ("nginx is not installed (apt-get install nginx-light; .ci/run installs it in "
+NGINX_MISSING = ("nginx is not installed (apt-get install nginx; .ci/run installs it in "
                  "CI); scripts/serve.py installs it itself when run as root")
 
 
