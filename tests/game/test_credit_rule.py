@@ -14,20 +14,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import shipped_settings
 from tests.game.anticheat_helpers import FakeClock, hand_trace, post_in_real_time
 from tests.game.conftest import consented_client, start
+from tests.game.test_anticheat import clocked  # noqa: F401 - the shipped thresholds, a test clock
 from webapp.extensions import db
 from webapp.models import Round
-
-ANTICHEAT = shipped_settings("CLOCK_TOLERANCE_MS", "MAX_POINTER_SPEED")
-
-
-@pytest.fixture
-def clocked(make_game_app):
-    clock = FakeClock()
-    return make_game_app(CLOCK=clock.now, **ANTICHEAT), clock
-
 
 def _flags(app) -> dict[int, list[str]]:
     from webapp.research.filters import Scope
