@@ -102,6 +102,8 @@ def test_only_the_owner_shares_a_study(app, two_studies):
         form = {"slug": "mine", "name": study.name, "sets": "test-set", "mode": "prolific",
                 "completion_url": study.completion_url, "active": "1",
                 "collaborators": "helper, outsider"}
+    refused = owner.post("/research/studies/mine/edit", data={**form, "collaborators": "nobody"})
+    assert refused.status_code == 400 and b"unknown researchers: nobody" in refused.data
     assert owner.post("/research/studies/mine/edit", data=form).status_code == 302
     outsider = _client(app, "outsider")
     assert outsider.get("/research/dashboard?study=mine").status_code == 200

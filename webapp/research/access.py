@@ -68,12 +68,17 @@ def player_or_404(researcher: Researcher, player_id: int) -> Player:
     return player
 
 
-def set_collaborators(study: Study, usernames: list[str]) -> None:
-    """Share ``study`` with exactly these researchers (ValueError for an unknown name); the
-    caller commits."""
+def researchers_named(usernames: list[str]) -> list[Researcher]:
+    """The accounts with these user names (blank entries ignored); ValueError for an unknown one."""
     names = sorted({name.strip() for name in usernames if name.strip()})
-    found = db.session.scalars(select(Researcher).where(Researcher.username.in_(names))).all()
+    found = list(db.session.scalars(select(Researcher).where(Researcher.username.in_(names))))
     missing = sorted(set(names) - {r.username for r in found})
     if missing:
         raise ValueError(f"unknown researchers: {', '.join(missing)}")
-    study.collaborators = [r for r in found if r.id != study.created_by]
+    return found
+
+
+def set_collaborators(study: Study, usernames: list[str]) -> None:
+    """Share ``study`` with exactly these researchers (ValueError for an unknown name); the
+    caller commits."""
+    study.collaborators = [r for r in researchers_named(usernames) if r.id != study.created_by]

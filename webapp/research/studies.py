@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Stimulus, StimulusSet, Study
 from . import bp
-from .access import may_share, set_collaborators, study_or_404, visible_studies
+from .access import (may_share, researchers_named, set_collaborators, study_or_404,
+                     visible_studies)
 from .auth import current_researcher, researcher_required
 
 MODES = ("public", "prolific")
@@ -200,10 +201,20 @@ def _form_page(study: Study | None, status: int = 200) -> Any:
                            form=request.form, modes=MODES, can_share=can_share), status
 
 
-def _share_from_form(study: Study) -> None:
-    """The form's collaborators, when the one saving may change them (owner, administrator)."""
-    if "collaborators" in request.form and may_share(current_researcher(), study):
-        set_collaborators(study, (request.form.get("collaborators") or "").split(","))
+def _collaborators_in_form() -> list[str] | None:
+    """The form's collaborator names (checked: ValueError for an unknown one, before anything
+    is saved), or None when the form has no such field."""
+    if "collaborators" not in request.form:
+        return None
+    names = (request.form.get("collaborators") or "").split(",")
+    researchers_named(names)
+    return names
+
+
+def _share_from_form(study: Study, names: list[str] | None) -> None:
+    """Apply the form's collaborators when the one saving may change them (owner, admin)."""
+    if names is not None and may_share(current_researcher(), study):
+        set_collaborators(study, names)
         db.session.commit()
 
 
@@ -212,8 +223,9 @@ def _share_from_form(study: Study) -> None:
 def study_new() -> Any:
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, None))
-            _share_from_form(study)
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -229,8 +241,9 @@ def study_edit(slug: str) -> Any:
     study = get_study_or_404(slug)
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, study), study)
-            _share_from_form(study)
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
