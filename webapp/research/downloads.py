@@ -12,10 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, render_template, request, stream_with_context
-from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Study
 from . import bp
 from .access import visible_studies
 from .auth import current_researcher, researcher_required

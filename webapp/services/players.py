@@ -25,7 +25,7 @@ from ..extensions import db, limiter
 from ..models import Player, utcnow
 from .binding import is_bound_here
 from .errors import ServiceError
-from .pseudonyms import PSEUDONYM_MAX, clean_pseudonym, pseudonym_key
+from .pseudonyms import clean_pseudonym, pseudonym_key
 _ADJECTIVES = ["Swift", "Curious", "Bold", "Quiet", "Bright", "Lucky", "Clever", "Gentle", "Brave",
                "Sunny", "Witty", "Calm", "Eager", "Nimble", "Jolly", "Keen"]
 _ANIMALS = ["Otter", "Falcon", "Panda", "Lynx", "Heron", "Koala", "Badger", "Gecko", "Marten",
