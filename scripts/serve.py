@@ -111,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     temp = private_temp()
     upstream_port = free_port()
     conf = runtime / "nginx.conf"
-    render_config(conf, host=args.host, port=args.port, upstream=f"127.0.0.1:{upstream_port}",
-                  runtime=runtime.resolve(), logs=logs.resolve(), temp=temp)
+    try:
+        render_config(conf, host=args.host, port=args.port, upstream=f"127.0.0.1:{upstream_port}",
+                      runtime=runtime.resolve(), logs=logs.resolve(), temp=temp)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
 
     env = {**os.environ, "DA_ENV": "production",
            "DA_TRUSTED_PROXY_HOPS": os.environ.get("DA_TRUSTED_PROXY_HOPS", "1")}
