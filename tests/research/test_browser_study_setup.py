@@ -33,7 +33,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite3'}", tmp_path, WTF_CSRF_ENABLED=True,
                         PUBLIC_URL=PUBLIC_URL)
     with app.app_context():
-        create_researcher("alice", PASSWORD)
+        create_researcher("alice", PASSWORD, is_admin=True)  # sees studies made without an owner
         stimuli = make_set(n=30)
         lab = make_study("lab", "test-set", address_burst_per_hour=0)
         web = make_study("web", "test-set")

@@ -24,6 +24,7 @@ from ..models import ApiToken, Researcher, Study
 from . import auth
 from .bundle import KINDS, export_stream
 from .exports import ExportOptions
+from .access import set_collaborators
 from .filters import scope_from_args
 from .legacy_import import ImportFailed, import_clicks
 from .studies import StudyInput, default_settings, parse_settings, save_study
@@ -169,14 +170,20 @@ def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> Stu
 
 @studies.command("create")
 @click.argument("slug")
+@click.option("--owner", help="Researcher who owns the study (without it, only administrators "
+                              "see it on the research pages).")
 @_study_options
-def studies_create(slug: str, **opts: Any) -> None:
+def studies_create(slug: str, owner: str | None, **opts: Any) -> None:
     """Create a study."""
+    owner_id = _user(owner).id if owner else None
     try:
         study = save_study(_study_input(slug, None, opts))
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    if owner_id is not None:
+        study.created_by = owner_id
+        db.session.commit()
     click.echo(f"created study {study.slug}")
     _echo_link(study)
 
@@ -195,14 +202,44 @@ def _echo_link(study: Study) -> None:
         click.echo(f"participant link: {link.url}{note}")
 
 
+def _study(slug: str) -> Study:
+    study = db.session.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise click.ClickException(f"no study {slug!r}")
+    return study
+
+
+@studies.command("share")
+@click.argument("slug")
+@click.argument("usernames", nargs=-1, required=True)
+def studies_share(slug: str, usernames: tuple[str, ...]) -> None:
+    """Let these researchers see, edit and export the study."""
+    study = _study(slug)
+    try:
+        set_collaborators(study, [c.username for c in study.collaborators] + list(usernames))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{slug}: collaborators {', '.join(c.username for c in study.collaborators)}")
+
+
+@studies.command("unshare")
+@click.argument("slug")
+@click.argument("usernames", nargs=-1, required=True)
+def studies_unshare(slug: str, usernames: tuple[str, ...]) -> None:
+    """Stop sharing the study with these researchers."""
+    study = _study(slug)
+    set_collaborators(study, [c.username for c in study.collaborators if c.username not in usernames])
+    db.session.commit()
+    click.echo(f"{slug}: collaborators {', '.join(c.username for c in study.collaborators) or 'none'}")
+
+
 @studies.command("edit")
 @click.argument("slug")
 @_study_options
 def studies_edit(slug: str, **opts: Any) -> None:
     """Change a study's fields; options not given keep their value."""
-    study = db.session.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        raise click.ClickException(f"no study {slug!r}")
+    study = _study(slug)
     try:
         save_study(_study_input(slug, study, opts), study)
     except ValueError as exc:
@@ -216,8 +253,9 @@ def studies_edit(slug: str, **opts: Any) -> None:
 def studies_list() -> None:
     for s in db.session.scalars(select(Study).order_by(Study.slug)):
         sets = ",".join(x.name for x in s.stimulus_sets)
+        owner = s.owner.username if s.owner else "-"
         click.echo(f"{s.slug}\t{s.mode}\t{'active' if s.active else 'inactive'}\t{sets}\t"
-                   f"rounds={s.settings.get('rounds_per_participant')}\t{s.name}")
+                   f"rounds={s.settings.get('rounds_per_participant')}\towner={owner}\t{s.name}")
 
 
 @click.command("export")

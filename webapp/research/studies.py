@@ -26,6 +26,8 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Stimulus, StimulusSet, Study
 from . import bp
+from .access import (may_share, researchers_named, set_collaborators, study_or_404,
+                     visible_studies)
 from .auth import current_researcher, researcher_required
 
 MODES = ("public", "prolific")
@@ -197,7 +199,8 @@ def study_from_form(form: Mapping[str, Any], existing: Study | None) -> StudyInp
 
 
 def get_study_or_404(slug: str) -> Study:
-    return db.first_or_404(select(Study).where(Study.slug == slug))
+    """The study if this researcher may see it (`access.study_or_404`)."""
+    return study_or_404(current_researcher(), slug)
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -206,16 +209,35 @@ def get_study_or_404(slug: str) -> Study:
 @bp.get("/")
 @researcher_required
 def index() -> Any:
-    studies = db.session.scalars(select(Study).order_by(Study.created_at.desc())).all()
+    studies = db.session.scalars(visible_studies(current_researcher())
+                                 .order_by(None).order_by(Study.created_at.desc())).all()
     return render_template("research/index.html", studies=studies)
 
 
 def _form_page(study: Study | None, status: int = 200) -> Any:
     all_sets = db.session.scalars(select(StimulusSet).order_by(StimulusSet.name)).all()
     sizes = dict(db.session.execute(select(Stimulus.set_id, func.count()).group_by(Stimulus.set_id)).all())
+    can_share = study is not None and may_share(current_researcher(), study)
     return render_template("research/study_form.html", study=study, all_sets=all_sets, sizes=sizes,
                            defaults=study.settings if study else default_settings(),
-                           form=request.form, modes=MODES), status
+                           form=request.form, modes=MODES, can_share=can_share), status
+
+
+def _collaborators_in_form() -> list[str] | None:
+    """The form's collaborator names (checked: ValueError for an unknown one, before anything
+    is saved), or None when the form has no such field."""
+    if "collaborators" not in request.form:
+        return None
+    names = (request.form.get("collaborators") or "").split(",")
+    researchers_named(names)
+    return names
+
+
+def _share_from_form(study: Study, names: list[str] | None) -> None:
+    """Apply the form's collaborators when the one saving may change them (owner, admin)."""
+    if names is not None and may_share(current_researcher(), study):
+        set_collaborators(study, names)
+        db.session.commit()
 
 
 @bp.route("/studies/new", methods=["GET", "POST"])
@@ -223,7 +245,9 @@ def _form_page(study: Study | None, status: int = 200) -> Any:
 def study_new() -> Any:
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, None))
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -239,7 +263,9 @@ def study_edit(slug: str) -> Any:
     study = get_study_or_404(slug)
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, study), study)
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
