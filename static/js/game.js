@@ -270,9 +270,11 @@ function finish(st) {
   el.result.textContent = OUTCOME[st.status](st);
   el.result.dataset.status = st.status;
   showStudyCredit(st);
-  // The timer stops where the server says the round ended, in step with the outcome's time.
+  // The timer stops where the server says the round ended, in step with the outcome's time; a
+  // timeout has nothing left, even when the server accepted the page's timeout a little early.
   const total = st.settings.timer_ms;
-  const left = Math.min(total, Math.max(0, total - (st.duration_ms ?? st.elapsed_ms)));
+  const left = st.status === "timeout" ? 0
+    : Math.min(total, Math.max(0, total - (st.duration_ms ?? st.elapsed_ms)));
   el.timer.classList.add("stopped");
   el.timer.classList.remove("low");
   el.timerFill.style.transform = `scaleX(${left / total})`;

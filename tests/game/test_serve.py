@@ -200,14 +200,17 @@ def test_plain_gunicorn_is_stalled_by_the_same_attack(plain_gunicorn):
 
 
 def test_make_serve_runs_production_settings_and_logs_to_files(served):
+    from tests.conftest import shipped_settings
+
     base, instance = served
+    version = shipped_settings("CONSENT_VERSION")["CONSENT_VERSION"]
     consent = urllib.request.Request(base + "/api/consent", method="POST",
-                                     data=json.dumps({"version": "2026-11-v1", "agree": True}).encode(),
+                                     data=json.dumps({"version": version, "agree": True}).encode(),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(consent, timeout=10) as response:
             cookie = response.headers["Set-Cookie"]
-    except urllib.error.HTTPError as exc:  # another consent version configured: still a cookie?
+    except urllib.error.HTTPError as exc:
         raise AssertionError(exc.read()) from None
     assert "; Secure" in cookie and "HttpOnly" in cookie  # DA_ENV=production
     big = urllib.request.Request(base + "/api/me", method="POST", data=b"x" * (70 * 1024),
