@@ -52,7 +52,7 @@ def gunicorn_options(workers: int | None = None) -> list[str]:
 def crowd_behind_one_address(players: int) -> dict[str, str]:
     """``DA_LIMIT_*_PER_ADDRESS`` for ``players`` distinct players behind one address: each
     per-address limit becomes the per-player limit (``DA_LIMIT_ROUND_STARTS``,
-    ``DA_LIMIT_BATCHES``, as configured) times ``players``.
+    ``DA_LIMIT_BATCHES``, as configured) times ``players``, and that many players may be made.
 
     The shipped per-address limits are sized for one household, not for a crowd of simulated
     players on 127.0.0.1, which would otherwise be refused (429) for sharing an address.
@@ -66,6 +66,8 @@ def crowd_behind_one_address(players: int) -> dict[str, str]:
         env[f"DA_{per_address}"] = ";".join(
             f"{item.amount * players} per {item.multiples} {item.GRANULARITY.name}"
             for item in parse_many(str(config[per_player])))
+    # every simulated player is made (by consent) from the same address, once
+    env["DA_LIMIT_NEW_PLAYERS_PER_ADDRESS"] = f"{max(players, 1)} per minute"
     return env
 
 

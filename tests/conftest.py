@@ -72,7 +72,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 #: (`shipped_settings`).
 SCRIPTED_PLAY = {"LIMIT_ROUND_STARTS": "10000/minute", "LIMIT_ROUND_STARTS_PER_ADDRESS": "10000/minute",
                  "LIMIT_BATCHES": "10000/second", "LIMIT_BATCHES_PER_ADDRESS": "10000/second",
-                 "MAX_ACTIVE_ROUNDS": 1000, "CLOCK_TOLERANCE_MS": 3_600_000,
+                 "MAX_ACTIVE_ROUNDS": 1000, "LIMIT_NEW_PLAYERS_PER_ADDRESS": "10000/minute",
+                 "LEADERBOARD_MIN_ROUNDS": 1, "LEADERBOARD_PER_ADDRESS": 0, "CLOCK_TOLERANCE_MS": 3_600_000,
                  "MAX_POINTER_SPEED": 1e6}
 
 

@@ -15,6 +15,7 @@ from . import config as config_module
 from .addresses import install_proxy_fix
 from .extensions import csrf, db, limiter, migrate
 from .security_headers import install_security_headers
+from .same_origin import install_same_origin_check
 from .session_cookie import install_session_cookie
 
 
@@ -27,9 +28,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_env(app.instance_path))
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.config["SECRET_KEY_FILE"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
                           config_module.engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     config_module.validate(app.config)
+    from .public_url import validate as validate_public_url
+    validate_public_url(app.config)
 
     from . import models  # noqa: F401  (registers the tables on db.metadata for Alembic)
 
@@ -42,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_proxy_fix(app)
     install_security_headers(app)
     install_session_cookie(app)
+    install_same_origin_check(app)
 
     from .database import configure_engine_events
     with app.app_context():

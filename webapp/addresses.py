@@ -5,9 +5,15 @@ told how many reverse proxies of our own stand in front of it (``DA_TRUSTED_PROX
 werkzeug's ``ProxyFix`` takes the address that the nearest trusted proxy saw and puts it in
 ``request.remote_addr``. Everything that needs an address (rate limits, the per-address quality
 flag) reads it here, so there is one rule for all of them.
+
+An IPv6 client usually holds a whole /64 (its provider hands out prefixes, not addresses), so
+limits and flags that count "one address" count its /64 (`address_class`): otherwise one home
+connection could rotate through 2^64 addresses and never be counted twice.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,3 +30,22 @@ def install_proxy_fix(app: Flask) -> None:
 def client_address() -> str:
     """The request's client address as far as the configured proxies vouch for it."""
     return request.remote_addr or "unknown"
+
+
+#: prefix length that counts as one IPv6 client (a household or a provider's customer)
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_class(address: str | None = None) -> str:
+    """What counts as one client address: an IPv4 address itself, an IPv6 address' /64.
+    Defaults to this request's address; anything unparsable is returned unchanged."""
+    address = client_address() if address is None else address
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(parsed)

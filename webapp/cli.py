@@ -43,6 +43,28 @@ def import_command(path: str, set_name: str, category: str | None, description: 
         raise click.ClickException(exc.message) from None
     click.echo(f"{set_name}: added {added} of {len(drawings)} drawings "
                f"({len(drawings) - added} already present)")
+    _report_recognition(stimulus_set, [d.category for d in drawings])
+
+
+def _report_recognition(stimulus_set: StimulusSet, categories: list[str]) -> None:
+    """Check which of the set's drawings can be won, and warn about those that cannot: rounds on
+    a category the classifier does not know, or on a drawing it does not recognise even fully
+    revealed, can only end "Time's up"."""
+    from .services.guessing import get_guess_service
+    from .services.recognition import check_stimuli, unknown_categories
+
+    unknown = unknown_categories(categories, get_guess_service().categories)
+    if unknown:
+        click.echo(f"WARNING: {len(unknown)} categor{'y' if len(unknown) == 1 else 'ies'} of this set "
+                   f"the classifier does not know: {', '.join(unknown)}. No round on them can be "
+                   "recognised (each ends as a timeout or a skip); use them in a study only if "
+                   "that is what you want to measure.", err=True)
+    counts = check_stimuli([stimulus_set.id])
+    if counts["not_recognised"]:
+        click.echo(f"WARNING: {counts['not_recognised']} of the set's {counts['total']} drawings are not "
+                   "recognised even fully revealed (top-1 = category with p >= "
+                   f"{current_app.config['RECOGNITION_MIN_PROB']}); the open game does not serve them, "
+                   "and the research stimuli page marks them.", err=True)
 
 
 @stimuli_cli.command("list")
@@ -57,6 +79,22 @@ def list_command() -> None:
         click.echo(f"{name}\t{n} drawings\t{n_categories} categories")
 
 
+@stimuli_cli.command("check")
+@click.option("--set", "set_name", default=None, help="Only this set (default: every set).")
+def check_command(set_name: str | None) -> None:
+    """Recompute which drawings the classifier recognises fully revealed (after new weights)."""
+    from .services.recognition import check_stimuli
+
+    set_ids = None
+    if set_name is not None:
+        found = db.session.scalar(select(StimulusSet.id).where(StimulusSet.name == set_name))
+        if found is None:
+            raise click.ClickException(f"no stimulus set {set_name!r}")
+        set_ids = [found]
+    counts = check_stimuli(set_ids, recheck=True)
+    click.echo(f"{counts['total']} drawings checked: {counts['not_recognised']} not recognised fully revealed")
+
+
 @click.command("setup")
 @with_appcontext
 def setup_command() -> None:
@@ -66,8 +104,13 @@ def setup_command() -> None:
     upgrade()
     name = current_app.config["DEFAULT_STIMULUS_SET"]
     drawings = read_drawings(DEFAULT_SET_FILE)
-    _, added = import_drawings(drawings, name, "Default game set", DEFAULT_SET_SOURCE)
-    click.echo(f"database ready; default set {name!r}: {added} new drawings")
+    stimulus_set, added = import_drawings(drawings, name, "Default game set", DEFAULT_SET_SOURCE)
+    from .services.recognition import check_stimuli
+
+    counts = check_stimuli([stimulus_set.id])
+    left_out = (f"; {counts['not_recognised']} not recognised fully revealed, not served"
+                if counts["not_recognised"] else "")
+    click.echo(f"database ready; default set {name!r}: {added} new drawings{left_out}")
 
 
 def register_cli(app: Flask) -> None:

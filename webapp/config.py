@@ -3,22 +3,35 @@
 Every setting has a safe default for the embedded SQLite game, so `make play` needs none.
 `validate` refuses to start with an unknown ``DA_ENV`` (a typo such as ``Production`` must not
 quietly run with development settings) and, in production, with a guessable `SECRET_KEY`.
+
+The secret key signs every session cookie (players' identities, researchers' logins), so it is
+never a value anyone else knows: without ``SECRET_KEY`` in the environment the first run writes
+a random key to ``instance/secret_key`` (mode 0600; ``instance/`` is not in git) and every later
+run, and every worker process, reads the same file (`instance_secret_key`).
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections import Counter
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
-DEV_SECRET_KEY = "dev-only-not-secret"
+from zxcvbn import zxcvbn
+
 ENVIRONMENTS = ("development", "production")
-#: a production key must be this long and carry at least this many bits by a per-character
-#: entropy estimate (``secrets.token_hex(32)`` gives 64 characters, about 250 bits)
+#: a production key must be this long and take at least 10^38 guesses (about 126 bits) by
+#: zxcvbn's estimate, which sees through sequences, repeats, keyboard walks and dictionary words
+#: (``abcdefghijklmnopqrstuvwxyz012345``: 10^4.3); ``secrets.token_hex(32)`` estimates 10^64
 MIN_SECRET_KEY_CHARS = 32
-MIN_SECRET_KEY_BITS = 128
+MIN_SECRET_KEY_GUESSES_LOG10 = 38.0
+#: zxcvbn refuses longer input (and its cost grows with the length); the first this many
+#: characters decide (a random key this long is far past the threshold already)
+STRENGTH_CHARS = 72
+#: where the generated key lives, relative to the instance folder (``DA_SECRET_KEY_FILE``
+#: names another file)
+SECRET_KEY_FILE = "secret_key"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,7 +71,9 @@ def from_env(instance_path: str) -> dict[str, Any]:
     production = os.environ.get("DA_ENV", "development") == "production"
     return {
         "ENV_NAME": os.environ.get("DA_ENV", "development"),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", DEV_SECRET_KEY),
+        # None: `create_app` reads (or creates) instance/secret_key, see `instance_secret_key`.
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "SECRET_KEY_FILE": os.environ.get("DA_SECRET_KEY_FILE") or str(Path(instance_path) / SECRET_KEY_FILE),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # Requests bigger than this are refused with 413 before any parsing.
         "MAX_CONTENT_LENGTH": max_body_bytes(),
@@ -70,7 +85,10 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "MAX_POINTS_PER_BATCH": _int("DA_MAX_POINTS_PER_BATCH", 512),
         "MAX_POINTS_PER_ROUND": _int("DA_MAX_POINTS_PER_ROUND", 5000),
         "DEFAULT_STIMULUS_SET": os.environ.get("DA_STIMULUS_SET", "quickdraw17-default"),
-        "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-11-v1"),
+        "CONSENT_VERSION": os.environ.get("DA_CONSENT_VERSION", "2026-12-v2"),
+        # The address participants use (e.g. https://draw.example.org): the base of every study
+        # link (webapp/public_url.py). Unset: Flask's SERVER_NAME, else the researcher's request.
+        "PUBLIC_URL": os.environ.get("DA_PUBLIC_URL") or None,
         # Classifier: weights folder (None = shipped weights) and device (None = auto).
         "CLASSIFIER_WEIGHTS": os.environ.get("DA_CLASSIFIER_WEIGHTS") or None,
         "CLASSIFIER_DEVICE": os.environ.get("DA_DEVICE") or None,
@@ -107,6 +125,15 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "SOCKET_IDLE_S": _float("DA_SOCKET_IDLE_S", 60.0),
         "SOCKET_RETRY_AFTER_S": _int("DA_SOCKET_RETRY_AFTER_S", 30),
         "SOCK_SERVER_OPTIONS": {"max_message_size": max_body_bytes()},
+        # The public leaderboard lists a player after this many credited rounds, and at most this
+        # many players per client address class (their best; 0 = no cap, e.g. a classroom).
+        "LEADERBOARD_MIN_ROUNDS": _int("DA_LEADERBOARD_MIN_ROUNDS", 5),
+        "LEADERBOARD_PER_ADDRESS": _int("DA_LEADERBOARD_PER_ADDRESS", 1),
+        # New players (made by agreeing to the consent) per client address class (an IPv4
+        # address, an IPv6 /64): a classroom behind one address fits, a script making thousands
+        # of players does not.
+        "LIMIT_NEW_PLAYERS_PER_ADDRESS": os.environ.get("DA_LIMIT_NEW_PLAYERS_PER_ADDRESS",
+                                                        "30/minute;300/hour"),
         # Reverse proxies of our own in front of the app whose X-Forwarded-For is believed
         # (0: none, the header is ignored). See webapp/addresses.py.
         "TRUSTED_PROXY_HOPS": _int("DA_TRUSTED_PROXY_HOPS", 0),
@@ -117,11 +144,13 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Benchmarks only: serve the micro-batcher's counters at /_bench/stats (off = no route).
         "EXPOSE_STATS": os.environ.get("DA_EXPOSE_STATS") == "1",
-        # Login throttling (Flask-Limiter syntax). Per address: every attempt; per account
-        # name: failed attempts only, in widening windows, so guessing slows down step by step.
+        # Login throttling (Flask-Limiter syntax). Per address class: every attempt; per account
+        # and address class: failed attempts only, in widening windows, so each failure makes
+        # the next wait longer (1 s, then the minute, the hour, the day) without ever throttling
+        # the account's owner at another address.
         "LOGIN_LIMIT_ADDRESS": os.environ.get("DA_LOGIN_LIMIT_ADDRESS", "20 per minute; 100 per hour"),
         "LOGIN_LIMIT_ACCOUNT": os.environ.get("DA_LOGIN_LIMIT_ACCOUNT",
-                                              "5 per minute; 20 per hour; 50 per day"),
+                                              "1 per second; 5 per minute; 20 per hour; 50 per day"),
         # Password hashes (scrypt, ~150 ms of a core each) that may run at once, and how long a
         # login may wait for a free slot before it is told to come back (503). 0: no waiting,
         # so a flood never holds the request threads the game needs.
@@ -137,14 +166,36 @@ def from_env(instance_path: str) -> dict[str, Any]:
     }
 
 
-def key_entropy_bits(key: str) -> float:
-    """Estimated bits in ``key``: its length times the Shannon entropy of its characters. It
-    cannot prove a key random, but it refuses short keys and repetitive ones like ``"x" * 40``."""
+def instance_secret_key(path: str | os.PathLike[str]) -> str:
+    """The key in ``path``, created there first if missing: 64 random bytes (``secrets``), written
+    to a private temporary file and linked into place, so concurrent first starts (several
+    gunicorn workers) all end up reading the one key that won, and nobody reads half a file."""
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".secret_key.")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(64) + "\n")
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+        finally:
+            os.unlink(tmp)
+    key = target.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{target} is empty; delete it to have a new key generated")
+    return key
+
+
+def key_guesses_log10(key: str) -> float:
+    """zxcvbn's estimate of the guesses needed to find ``key`` (log10), on its first
+    `STRENGTH_CHARS` characters."""
     if not key:
         return 0.0
-    counts = Counter(key)
-    per_char = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
-    return per_char * len(key)
+    return float(zxcvbn(key[:STRENGTH_CHARS])["guesses_log10"])
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -156,9 +207,10 @@ def validate(config: dict[str, Any]) -> None:
     if env != "production":
         return
     key = config.get("SECRET_KEY") or ""
-    if (key == DEV_SECRET_KEY or len(key) < MIN_SECRET_KEY_CHARS
-            or key_entropy_bits(key) < MIN_SECRET_KEY_BITS):
+    if len(key) < MIN_SECRET_KEY_CHARS or key_guesses_log10(key) < MIN_SECRET_KEY_GUESSES_LOG10:
         raise RuntimeError(
-            f"DA_ENV=production needs a random SECRET_KEY of at least {MIN_SECRET_KEY_CHARS} "
-            "characters (e.g. python -c 'import secrets; print(secrets.token_hex(32))'); the "
-            "one set is unset, the development default, too short or too repetitive")
+            f"DA_ENV=production refuses this SECRET_KEY: it must be at least "
+            f"{MIN_SECRET_KEY_CHARS} characters and take 10^{MIN_SECRET_KEY_GUESSES_LOG10:g} "
+            "guesses by zxcvbn's estimate. Unset SECRET_KEY to use the random key the app keeps "
+            "in instance/secret_key, or make one with python -c 'import secrets; "
+            "print(secrets.token_hex(32))'")

@@ -36,12 +36,17 @@ class Player(db.Model):
     """Someone who plays: anonymous (cookie id) or recruited (e.g. a Prolific participant)."""
 
     __tablename__ = "player"
-    __table_args__ = (UniqueConstraint("study_id", "external_id", name="uq_player_study_external"),)
+    #: not unique: an id seen in a second browser gets an attempt of its own (see
+    #: research/participation.py), so nobody can lock an id's owner out by using it first
+    __table_args__ = (Index("ix_player_study_external", "study_id", "external_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: random id kept in the player's signed session cookie; never shown to other players
     public_id: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
     pseudonym: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: the pseudonym as a reader tells names apart (case and look-alikes folded,
+    #: `services.pseudonyms.pseudonym_key`); unique, so no two players show the same name
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id", ondelete="SET NULL"), index=True)
     #: recruitment platform ids (Prolific PROLIFIC_PID / STUDY_ID / SESSION_ID)
@@ -61,7 +66,7 @@ class Player(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: SHA-256 of the secret that binds a recruited participant to the browser that started
     #: (the secret itself lives only in that browser's HttpOnly session cookie)
-    binding_hash: Mapped[str | None] = mapped_column(String(64))
+    binding_hash: Mapped[str | None] = mapped_column(String(64), index=True)
 
     rounds: Mapped[list["Round"]] = relationship(back_populates="player", cascade="all, delete-orphan",
                                                  passive_deletes=True)
@@ -104,6 +109,13 @@ class Stimulus(db.Model):
     #: transactions that start, abandon, import or delete rounds; sampling reads it instead of
     #: counting every round ever played on each round start
     play_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    #: the classifier's top-1 guess on the whole drawing, its probability, whether that meets the
+    #: game's recognition rule, and the classifier version (`services.recognition`); None = not
+    #: checked. The open game never serves a drawing that cannot be won fully revealed.
+    full_reveal_label: Mapped[str | None] = mapped_column(String(64))
+    full_reveal_p: Mapped[float | None] = mapped_column(Float)
+    full_reveal_recognised: Mapped[bool | None] = mapped_column(Boolean)
+    full_reveal_model: Mapped[str | None] = mapped_column(String(64))
 
     stimulus_set: Mapped[StimulusSet] = relationship(back_populates="stimuli")
 
@@ -198,6 +210,13 @@ class Guess(db.Model):
 
 # --- Research ---------------------------------------------------------------------------------
 
+#: researchers a study's owner shares it with: they see and export its data like the owner
+study_collaborators = db.Table(
+    "study_collaborator",
+    db.Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("researcher_id", ForeignKey("researcher.id", ondelete="CASCADE"), primary_key=True),
+)
+
 study_stimulus_sets = db.Table(
     "study_stimulus_set",
     db.Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), primary_key=True),
@@ -251,13 +270,17 @@ class Study(db.Model):
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     #: "public" (open game with leaderboard) or "prolific" (recruited, fixed number of rounds)
     mode: Mapped[str] = mapped_column(String(16), default="public", nullable=False)
-    #: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-    #: min_round_ms (a round counts toward completion only after this much server time)
+    #: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus, n_stimuli,
+    #: address_burst_per_hour (webapp/research/studies.py)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     completion_url: Mapped[str | None] = mapped_column(String(512))
     consent_version: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: the study's owner: they, its collaborators and administrators see its data (None: made on
+    #: the command line without --owner, administrators only)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("researcher.id", ondelete="SET NULL"))
 
     stimulus_sets: Mapped[list[StimulusSet]] = relationship(secondary=study_stimulus_sets)
+    owner: Mapped[Researcher | None] = relationship(foreign_keys=[created_by])
+    collaborators: Mapped[list[Researcher]] = relationship(secondary=study_collaborators)

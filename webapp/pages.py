@@ -1,8 +1,10 @@
 """The game's HTML pages: the game itself, consent, leaderboard, how-to and about.
 
 Pages stay thin: they render a template and leave all game data to the JSON API (docs/API.md),
-which the page's JavaScript (static/js) calls. Every page makes sure the visitor has a player
-cookie, so the first API call already finds them.
+which the page's JavaScript (static/js) calls. Pages store nothing: a visitor becomes a player
+(a row and a cookie) only by agreeing to the consent text, so the game page sends a visitor
+without one to the consent page first (issue 21: a readiness poller or a crawler used to leave
+a player row with an address hash per request).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from . import study_nav
 from .redirects import is_local_path
-from .services.players import PSEUDONYM_MAX, current_player, player_summary
+from .services.players import current_player, player_summary
+from .services.pseudonyms import PSEUDONYM_MAX
 
 bp = Blueprint("pages", __name__)
+# Study participants stay in their study on every page (links, banner): see webapp/study_nav.py.
+bp.context_processor(study_nav.template_context)
 
 #: the site icon (a yellow brush dot), also linked inline from base.html
 FAVICON_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' "
@@ -22,10 +28,10 @@ FAVICON_SVG = ("<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><cir
 
 @bp.before_request
 def load_player() -> None:
-    """Every page visit creates the player (and its signed cookie) on first sight."""
+    """The session's player, if the visitor has agreed to the consent (None otherwise)."""
     if request.endpoint == "pages.favicon":
         return
-    g.player = current_player(create=True)
+    g.player = current_player()
 
 
 @bp.context_processor
@@ -47,7 +53,10 @@ def game() -> str | Response:
     """The game. A public player who has not agreed to the current consent version goes to the
     consent page first (recruited study players consent on their study's own entry page)."""
     player = g.player
-    recruited = player.study_id is not None and bool(request.args.get("study"))
+    to_study = study_nav.redirect_to_study(player)
+    if to_study is not None:  # a participant never plays outside their study
+        return redirect(to_study)
+    recruited = player is not None and player.study_id is not None and bool(request.args.get("study"))
     if not recruited and player_summary(player)["needs_consent"]:
         return redirect(url_for("pages.consent", next=request.full_path.rstrip("?")))
     return render_template("game/index.html", player=player)
@@ -56,9 +65,12 @@ def game() -> str | Response:
 @bp.get("/consent")
 def consent() -> str:
     version = current_app.config["CONSENT_VERSION"]
+    study = study_nav.recruited_study(g.player)
+    if study is not None:  # a participant agreed to their study's text, not the open game's
+        return render_template("game/consent.html", study=study)
     return render_template("game/consent.html", consent_version=version,
                            next_url=_safe_next(request.args.get("next")),
-                           already=g.player.consent_version == version)
+                           already=g.player is not None and g.player.consent_version == version)
 
 
 @bp.get("/leaderboard")

@@ -36,6 +36,8 @@ const el = {
   studyWithdraw: byTestId("study-withdraw"),
   studyDone: byTestId("study-done"),
   studyDoneStatus: document.getElementById("study-done-status"),
+  studyCredit: byTestId("study-credit"),
+  roundHint: document.getElementById("round-hint"),
   main: document.querySelector("main.game"),
 };
 const study = new URLSearchParams(location.search).get("study") || null;
@@ -267,15 +269,19 @@ function finish(st) {
   ending = false;
   el.result.textContent = OUTCOME[st.status](st);
   el.result.dataset.status = st.status;
-  // The timer stops where the server says the round ended, in step with the outcome's time.
+  showStudyCredit(st);
+  // The timer stops where the server says the round ended, in step with the outcome's time; a
+  // timeout has nothing left, even when the server accepted the page's timeout a little early.
   const total = st.settings.timer_ms;
-  const left = Math.min(total, Math.max(0, total - (st.duration_ms ?? st.elapsed_ms)));
+  const left = st.status === "timeout" ? 0
+    : Math.min(total, Math.max(0, total - (st.duration_ms ?? st.elapsed_ms)));
   el.timer.classList.add("stopped");
   el.timer.classList.remove("low");
   el.timerFill.style.transform = `scaleX(${left / total})`;
   el.timerText.textContent = seconds(left);
   api("GET", "/api/me").then((me) => showPlayer(me)).catch(() => {});
   showNext("Next drawing");
+  keepOutcomeInView();
 }
 
 function showNext(label) {
@@ -301,6 +307,7 @@ function resetView() {
   el.hint.hidden = true;
   el.result.textContent = "";
   delete el.result.dataset.status;
+  showStudyCredit(null);
   el.guess.textContent = "Nothing yet: brush to show it something.";
   el.guess.classList.remove("correct");
   el.need.textContent = "";
@@ -380,8 +387,31 @@ async function enterStudy(slug) {
   return { slug, lib, state: st };
 }
 
+/** The outcome, the study's "counted?" line and Next must be on screen when a round ends: the
+ * layout leaves room for them on phones (site.css), and where a long message or a tall guess
+ * card still pushes them below the screen, the page scrolls just enough (never while brushing:
+ * the round is over). */
+function keepOutcomeInView() {
+  el.result.closest(".round-card").scrollIntoView({ block: "nearest", behavior: "instant" });
+}
+
+/** In a study, whether the round that just ended counts toward completion, and if not why, in
+ * the server's words (`study_credit` of the round state: the one rule the server, the dashboard
+ * and the docs use). Nothing outside a study. */
+function showStudyCredit(st) {
+  const credit = studyMode && st ? st.study_credit : null;
+  el.studyCredit.hidden = !credit;
+  if (!credit) return;
+  el.studyCredit.dataset.counts = String(credit.counts);
+  el.studyCredit.textContent = credit.counts
+    ? "This round counts toward the study."
+    : `Not counted: ${credit.reason}. You will get another drawing instead.`;
+}
+
 function showStudyProgress() {
   const st = studyMode.state;
+  el.roundHint.textContent = "Unclear drawing? Skip it: you get another one, but a skipped round does not count toward the study.";
+  el.main.classList.add("in-study");  // the canvas leaves room for the "counted?" line (site.css)
   el.studyProgress.textContent = `Round ${Math.min(st.rounds_done + 1, st.rounds_total)} of ${st.rounds_total}`;
   el.studyProgress.hidden = false;
   el.studyWithdraw.href = st.withdraw_url;  // withdrawing is possible at any moment of play

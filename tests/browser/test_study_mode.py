@@ -11,7 +11,7 @@ from tests.browser.gameplay import DRAINED, GAME_READY, box_in_viewport, drag_mo
 COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc=TESTCODE"
 
 
-def make_study(server, rounds: int) -> None:
+def make_study(server, rounds: int, timer_ms: int = 60000) -> None:
     from webapp.extensions import db
     from webapp.models import StimulusSet, Study
 
@@ -20,10 +20,7 @@ def make_study(server, rounds: int) -> None:
             StimulusSet.name == server.app.config["DEFAULT_STIMULUS_SET"]))
         study = Study(slug="pilot", name="Pilot study", mode="prolific", consent_version="pilot-v1",
                       completion_url=COMPLETION_URL, settings={"rounds_per_participant": rounds,
-                                                               "timer_ms": 60000,
-                                                               # quick test rounds count (the rule
-                                                               # is tested through the API)
-                                                               "min_round_ms": 0})
+                                                               "timer_ms": timer_ms})
         study.stimulus_sets.append(default_set)
         db.session.add(study)
         db.session.commit()
@@ -45,7 +42,7 @@ def participant(server, pid: str) -> dict:
 
 def test_participant_plays_the_study_rounds_then_gets_the_completion_link(browser, live_server_factory) -> None:
     server = live_server_factory(RECOGNITION_MIN_PROB=1.01)
-    make_study(server, rounds=2)
+    make_study(server, rounds=2, timer_ms=3000)  # rounds end by the timer: skips never count
     context = browser.new_context()
     page = context.new_page()
     errors: list[str] = []
@@ -65,8 +62,7 @@ def test_participant_plays_the_study_rounds_then_gets_the_completion_link(browse
         expect(withdraw).to_have_attribute("href", "/study/withdraw")
         st = stimulus(page)
         drag_mouse(page, [(3.0, 3.0), (9.5, 4.25), (12.0, 20.0)], st["width"], st["height"])
-        page.get_by_test_id("skip").click()
-        expect(page.get_by_test_id("round-result")).to_contain_text("Skipped")
+        expect(page.get_by_test_id("round-result")).to_contain_text("Time's up: 0 points", timeout=15000)
         page.wait_for_function(DRAINED)
         sent[page.evaluate("window.__da.roundId()")] = page.evaluate("window.__da.pointCount()")
         page.get_by_test_id("next").click()
@@ -84,7 +80,7 @@ def test_participant_plays_the_study_rounds_then_gets_the_completion_link(browse
     stored = participant(server, pid)
     assert stored["completed"]
     assert {rid: n for rid, (_, n, _) in stored["rounds"].items()} == sent
-    assert all(status == "skipped" and in_study for status, _, in_study in stored["rounds"].values())
+    assert all(status == "timeout" and in_study for status, _, in_study in stored["rounds"].values())
     assert errors == []
     context.close()
 

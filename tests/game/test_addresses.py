@@ -15,7 +15,9 @@ def _player_hash(app, forwarded_for: str) -> str:
     from webapp.models import Player
 
     client = app.test_client()
-    assert client.get("/api/me", headers={"X-Forwarded-For": forwarded_for}).status_code == 200
+    agreed = client.post("/api/consent", headers={"X-Forwarded-For": forwarded_for},
+                         json={"version": app.config["CONSENT_VERSION"], "agree": True})
+    assert agreed.status_code == 200
     with app.app_context():
         return db.session.scalars(db.select(Player.address_hash).order_by(Player.id.desc())).first()
 
@@ -68,7 +70,9 @@ def test_spoofed_forwarded_for_cannot_escape_the_address_burst_flag(tmp_path: Pa
 
     app = _app(tmp_path)
     for i in range(6):
-        assert app.test_client().get("/api/me", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code == 200
+        agreed = app.test_client().post("/api/consent", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                                        json={"version": app.config["CONSENT_VERSION"], "agree": True})
+        assert agreed.status_code == 200
     with app.app_context():
         players = set(db.session.scalars(db.select(Player.id)))
         flagged = {pid for pid, flags in flags_for(Scope()).items()

@@ -22,7 +22,7 @@ def _count_points(app, round_id):
 def test_rounds_need_consent(game_app):
     client = game_app.test_client()
     me = client.get("/api/me").json
-    assert me["needs_consent"] is True and me["pseudonym"]
+    assert me["needs_consent"] is True and me["pseudonym"] is None  # nobody before consent
     response = client.post("/api/rounds", json={"round_id": str(uuid.uuid4())})
     assert response.status_code == 403 and "consent" in response.json["error"]
     wrong = client.post("/api/consent", json={"version": "old", "agree": True})

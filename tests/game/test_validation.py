@@ -76,7 +76,7 @@ def test_round_point_cap(make_game_app):
     (f"/api/rounds/{uuid.uuid4()}/end", "post", {"reason": "skip"}, 404),
     ("/api/me", "post", {"pseudonym": ""}, 400),
     ("/api/me", "post", {"pseudonym": "x" * 25}, 400),
-    ("/api/me", "post", {"pseudonym": "tab\there"}, 400),
+    ("/api/me", "post", {"pseudonym": "\u200b\t\u200b"}, 400),
     ("/api/me", "post", {"pseudonym": 7}, 400),
     ("/api/consent", "post", {"version": "x"}, 400),
     ("/api/leaderboard?limit=abc", "get", None, 400),

@@ -253,10 +253,17 @@ def test_shipped_probabilities_sum_to_one(shipped, stimuli) -> None:
     assert (proba >= 0).all()
 
 
-def test_shipped_classifier_recognises_the_default_stimuli(shipped, stimuli) -> None:
+def test_every_default_stimulus_can_be_won(shipped, stimuli) -> None:
+    """Issue 21: fully revealed, 25 of the first 204 default drawings never reached a top guess
+    at >= 50% (rounds on them could only end "Time's up"). Now every one meets the game's rule:
+    top-1 = its category with p >= the shipped DA_RECOGNITION_MIN_PROB."""
+    from webapp.config import from_env
+
+    min_prob = from_env("/nonexistent")["RECOGNITION_MIN_PROB"]
     proba = shipped.predict_proba(stimuli["images"])
     predicted = np.array(shipped.categories)[proba.argmax(1)]
-    assert (predicted == stimuli["categories"]).mean() >= 0.9
+    winnable = (predicted == stimuli["categories"]) & (proba.max(1) >= min_prob)
+    assert winnable.all(), list(stimuli["keys"][~winnable])
 
 
 def test_default_stimuli_layout(shipped, stimuli) -> None:

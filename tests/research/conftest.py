@@ -141,10 +141,12 @@ def seeded(app) -> Seeded:
 
 @pytest.fixture
 def researcher(app) -> dict[str, Any]:
+    """An administrator (sees every study and the open game's data, as every researcher did
+    before studies had owners; tests/research/test_study_access.py covers the others)."""
     from webapp.research.auth import create_researcher
 
     with app.app_context():
-        user = create_researcher("alice", PASSWORD)
+        user = create_researcher("alice", PASSWORD, is_admin=True)
         return {"id": user.id, "username": "alice", "password": PASSWORD}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +28,7 @@ def test_login_logout_cycle(app, client, researcher):
     bad = login(client, password="wrong password!")
     assert bad.status_code == 401 and b"wrong password" in bad.data
     assert client.get("/research/", headers={"Accept": "application/json"}).status_code == 401
+    time.sleep(1.05)  # after a failure, this address waits a second before trying this account again
     ok = login(client)
     assert ok.status_code == 302 and ok.headers["Location"].endswith("/research/")
     assert client.get("/research/").status_code == 200
@@ -135,16 +137,18 @@ def test_forms_need_the_csrf_token(csrf_app):
     assert client.post("/research/tokens", data={"name": "x"}).status_code == 400
 
 
-def test_production_refuses_the_default_secret_key(monkeypatch, tmp_path):
+def test_production_without_a_key_uses_the_instance_key(monkeypatch, tmp_path):
+    """No SECRET_KEY in production: the random key in the instance folder, never a shipped one;
+    a weak key set by hand is refused."""
     from webapp import create_app
-    from webapp.config import DEV_SECRET_KEY
 
     monkeypatch.setenv("DA_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DA_SECRET_KEY_FILE", str(tmp_path / "secret_key"))
     db_url = f"sqlite:///{tmp_path / 'prod.sqlite3'}"
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app({"SQLALCHEMY_DATABASE_URI": db_url})
-    monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
+    key = create_app({"SQLALCHEMY_DATABASE_URI": db_url}).config["SECRET_KEY"]
+    assert key == (tmp_path / "secret_key").read_text().strip() and len(key) >= 64
+    monkeypatch.setenv("SECRET_KEY", "dev-only-not-secret")
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app({"SQLALCHEMY_DATABASE_URI": db_url})
     monkeypatch.setenv("SECRET_KEY", "9f2c4e7a1b8d03f65e2a9c7d4b1f8e06a3c5d7f9e1b2a4c6d8f0e2b4a6c8d0f2")

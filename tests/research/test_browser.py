@@ -30,7 +30,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
     app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite3'}", tmp_path, WTF_CSRF_ENABLED=True)
     with app.app_context():
-        create_researcher("alice", PASSWORD)
+        create_researcher("alice", PASSWORD, is_admin=True)  # sees studies made without an owner
         stimuli = make_set()
         study = make_study("pilot", "test-set")
         for i in range(3):

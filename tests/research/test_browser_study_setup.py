@@ -15,6 +15,9 @@ import pytest
 from tests.conftest import make_test_app
 from tests.research.conftest import PASSWORD, add_round, human_points, make_player, make_set, make_study
 
+#: the address participants use (DA_PUBLIC_URL); the test server itself is on 127.0.0.1, which
+#: a Prolific link must never point at (tests/research/test_public_url.py)
+PUBLIC_URL = "https://draw.example.org"
 PHONE = {"viewport": {"width": 390, "height": 664}, "has_touch": True, "is_mobile": True}
 
 
@@ -27,9 +30,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
     from webapp.extensions import db
     from webapp.research.auth import create_researcher
 
-    app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite3'}", tmp_path, WTF_CSRF_ENABLED=True)
+    app = make_test_app(f"sqlite:///{tmp_path / 'live.sqlite3'}", tmp_path, WTF_CSRF_ENABLED=True,
+                        PUBLIC_URL=PUBLIC_URL)
     with app.app_context():
-        create_researcher("alice", PASSWORD)
+        create_researcher("alice", PASSWORD, is_admin=True)  # sees studies made without an owner
         stimuli = make_set(n=30)
         lab = make_study("lab", "test-set", address_burst_per_hour=0)
         web = make_study("web", "test-set")
@@ -86,7 +90,7 @@ def test_new_study_shows_its_link_its_projection_and_its_target(browser, server)
 
     link = page.get_by_test_id("study-link-pilot")
     assert link.is_visible()
-    expected = f"{url}/study/pilot?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}"
+    expected = f"{PUBLIC_URL}/study/pilot?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}&STUDY_ID={{{{%STUDY_ID%}}}}&SESSION_ID={{{{%SESSION_ID%}}}}"
     assert link.inner_text() == expected
     page.locator("#participant-link button.copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == expected

@@ -64,11 +64,11 @@ def test_studies_create_edit_list(app):
         assert study.settings["target_rounds_per_stimulus"] == 30
         assert study.settings["timer_ms"] == app.config["ROUND_TIMER_MS"]
         assert study.consent_version == app.config["CONSENT_VERSION"]
-    edited = runner.invoke(args=["studies", "edit", "spring", "--timer-ms", "8000", "--min-round-ms", "1500"])
+    edited = runner.invoke(args=["studies", "edit", "spring", "--timer-ms", "8000", "--brush-fraction", "0.05"])
     assert edited.exit_code == 0, edited.output
     with app.app_context():
         study = db.session.scalar(select(Study).where(Study.slug == "spring"))
-        assert study.settings["timer_ms"] == 8000 and study.settings["min_round_ms"] == 1500
+        assert study.settings["timer_ms"] == 8000 and study.settings["brush_fraction"] == 0.05
         assert study.settings["rounds_per_participant"] == 20 and len(study.stimulus_sets) == 2
     listing = runner.invoke(args=["studies", "list"]).output
     assert "spring\tprolific\tactive\tset-a,set-b\trounds=20" in listing

@@ -31,7 +31,7 @@ def _seed(app, n_rounds: int, n_players: int) -> None:
     from webapp.research.auth import create_researcher
 
     with app.app_context():
-        create_researcher("alice", PASSWORD)
+        create_researcher("alice", PASSWORD, is_admin=True)  # sees studies made without an owner
         stimuli = make_set("big-set", n=300)
         study = make_study("big", "big-set", mode="public")
         stimulus_info = [(s.id, s.category) for s in stimuli]

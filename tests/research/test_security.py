@@ -32,8 +32,13 @@ def test_unknown_environment_is_refused_at_startup(monkeypatch, tmp_path, env):
 
 
 @pytest.mark.parametrize("key", ["x", "short-but-random-9f2c", "x" * 64, "ab" * 32,
-                                 "password" * 5])
-def test_production_refuses_short_or_repetitive_keys(monkeypatch, tmp_path, key):
+                                 "password" * 5,
+                                 # issue 20: accepted by the old per-character entropy estimate
+                                 "abcdefghijklmnopqrstuvwxyz012345",
+                                 "0123456789abcdef0123456789abcdef",
+                                 "qwertyuiopasdfghjklzxcvbnm123456789",
+                                 "Tr0ub4dor&3-Tr0ub4dor&3-Tr0ub4dor&3"])
+def test_production_refuses_short_or_guessable_keys(monkeypatch, tmp_path, key):
     from webapp import create_app
 
     monkeypatch.setenv("DA_ENV", "production")
@@ -55,17 +60,53 @@ def test_production_accepts_a_generated_key(monkeypatch, tmp_path):
 # --- login throttling, hashing cost -----------------------------------------------------------
 
 
-def test_wrong_passwords_are_throttled_and_logged(app, client, researcher, caplog):
+def test_wrong_passwords_are_throttled_with_growing_delays_and_logged(app, client, researcher,
+                                                                      caplog):
+    """Failures from one address for one account: 1 s between them, then the wider windows."""
+    import time
+
     caplog.set_level(logging.WARNING, logger="webapp.research.auth")
-    answers = [login(client, password=f"wrong guess {i}").status_code for i in range(8)]
-    assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}
-    # The right password does not get through while the account is throttled.
+    assert login(client, password="wrong guess 0").status_code == 401
+    again = login(client, password="wrong guess 1")
+    assert again.status_code == 429 and int(again.headers["Retry-After"]) == 1
+    # The right password does not get through from this address while it is throttled.
     right = login(client)
     assert right.status_code == 429 and "Retry-After" in right.headers
     assert client.get("/research/", headers={"Accept": "application/json"}).status_code == 401
+    answers = []
+    for i in range(5):
+        time.sleep(1.05)
+        answers.append(login(client, password=f"wrong guess {2 + i}").status_code)
+    # 5 failures a minute: the fifth spaced-out guess waits for the minute window
+    assert answers == [401] * 4 + [429]
     messages = [r.getMessage() for r in caplog.records]
     assert sum("failed login for account 'alice'" in m for m in messages) == 5
     assert any("login throttled" in m for m in messages)
+
+
+def test_an_attackers_failures_never_lock_the_owner_out_elsewhere(database_url, tmp_path):
+    """Issue 20: 20 wrong passwords over 4 minutes from one address blocked the owner's correct
+    password from another address for 53 minutes. Now the attacker's address is throttled for
+    that account, and the owner, elsewhere, logs in at once."""
+    from webapp.research.auth import create_researcher
+
+    app = make_test_app(database_url, tmp_path, TRUSTED_PROXY_HOPS=1)
+    with app.app_context():
+        create_researcher("alice", PASSWORD)
+    attacker = app.test_client()
+    attacker_at = {"X-Forwarded-For": "203.0.113.9"}
+    answers = [attacker.post("/research/login", headers=attacker_at,
+                             data={"username": "alice", "password": f"guess {i}"}).status_code
+               for i in range(20)]
+    assert answers[0] == 401 and set(answers[1:]) == {429}
+    # Still throttled for the attacker, even with the right password ...
+    assert attacker.post("/research/login", headers=attacker_at,
+                         data={"username": "alice", "password": PASSWORD}).status_code == 429
+    # ... while the owner at another address is not.
+    owner = app.test_client()
+    answer = owner.post("/research/login", headers={"X-Forwarded-For": "198.51.100.7"},
+                        data={"username": "alice", "password": PASSWORD})
+    assert answer.status_code == 302
 
 
 def test_account_throttle_is_per_account_and_counts_only_failures(app, client, researcher):
@@ -171,7 +212,7 @@ def test_researcher_login_lapses_after_the_configured_hours(app, client, researc
 def test_player_cookie_outlives_a_researcher_login(app):
     assert app.permanent_session_lifetime.days >= 365
     client = app.test_client()
-    client.get("/consent")
+    client.post("/api/consent", json={"version": app.config["CONSENT_VERSION"], "agree": True})
     assert client.get_cookie("session").expires is not None
 
 
@@ -221,14 +262,16 @@ def test_production_cookies_are_secure_and_hsts_is_sent(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
     app = make_test_app(f"sqlite:///{tmp_path / 'prod.sqlite3'}", tmp_path, SECRET_KEY=secrets.token_hex(32))
     client = app.test_client()
-    response = client.get("/consent", base_url="https://game.example")
+    response = client.post("/api/consent", base_url="https://game.example",
+                           json={"version": app.config["CONSENT_VERSION"], "agree": True})
     cookie = response.headers["Set-Cookie"]
     assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_development_cookies_work_over_plain_http(client):
-    cookie = client.get("/consent").headers["Set-Cookie"]
+def test_development_cookies_work_over_plain_http(app, client):
+    cookie = client.post("/api/consent", json={"version": app.config["CONSENT_VERSION"],
+                                               "agree": True}).headers["Set-Cookie"]
     assert "; Secure" not in cookie and "; HttpOnly" in cookie
 
 

@@ -10,6 +10,7 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..extensions import db
+from ..same_origin import UNSAFE_METHODS
 from ..services.errors import ServiceError
 from . import bp
 
@@ -18,9 +19,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def require_json_content_type() -> None:
+    """415 unless the body is declared ``application/json``. A page on another site can post
+    a form (``text/plain``, urlencoded, multipart) without asking the browser's permission, but
+    not JSON, so the API takes JSON only (the page's ``sendBeacon`` sends a JSON Blob)."""
+    if request.mimetype != "application/json":
+        raise ServiceError("requests to the API must be JSON (Content-Type: application/json)",
+                           status=415)
+
+
 def json_body() -> dict[str, Any]:
-    """The request's JSON object. sendBeacon posts a Blob, so the content type is not required
-    to be application/json; the body must still be a JSON object."""
+    """The request's JSON object (declared ``application/json``: see
+    `require_json_content_type`, which every state-changing API request passes first)."""
+    require_json_content_type()
     return parse_json_object(request.get_data(cache=True))
 
 
@@ -45,6 +56,14 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         except UnicodeEncodeError:
             raise ServiceError("request body must be valid JSON text (unpaired surrogate)") from None
     return data
+
+
+@bp.before_request
+def _json_only() -> None:
+    """Before any view runs (so before any player exists or cookie is set): state-changing API
+    requests must be JSON."""
+    if request.method in UNSAFE_METHODS:
+        require_json_content_type()
 
 
 def error_response(message: str, status: int, **extra: Any) -> tuple[Response, int]:
@@ -80,14 +99,14 @@ def _http_error(exc: HTTPException):
 
 
 def register_app_handlers(app) -> None:  # noqa: ANN001 - Flask app
-    """404/405/413 for /api paths are raised before a blueprint is chosen (so is the 400 for a
-    plain request to the WebSocket's path), and 429 may come from a rate limit on any route;
-    answer them in JSON."""
+    """403 (another site's request, `webapp.same_origin`), 404/405/413 for /api paths are raised
+    before a blueprint is chosen (so is the 400 for a plain request to the game socket's path),
+    and 429 may come from a rate limit on any route; answer them in JSON."""
 
     def handler(exc: HTTPException):
         if request.path.startswith("/api/"):
             return _http_error_response(exc)
         return exc
 
-    for code in (400, 404, 405, 413, 429):
+    for code in (400, 403, 404, 405, 413, 415, 429):
         app.register_error_handler(code, handler)

@@ -35,7 +35,7 @@ def player_key() -> str:
 
 
 SETTINGS = ("LIMIT_ROUND_STARTS", "LIMIT_ROUND_STARTS_PER_ADDRESS", "LIMIT_BATCHES",
-            "LIMIT_BATCHES_PER_ADDRESS")
+            "LIMIT_BATCHES_PER_ADDRESS", "LIMIT_NEW_PLAYERS_PER_ADDRESS")
 
 
 def check_settings(app: Flask) -> None:

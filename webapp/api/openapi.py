@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import jsonify
 
-from ..services.players import PSEUDONYM_PATTERN
+from ..services.pseudonyms import PSEUDONYM_PATTERN
 from . import bp
 
 _ERROR = {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -31,17 +31,19 @@ SPEC: dict[str, Any] = {
              "description": "The page sends brush points; the server reveals, guesses and scores. See docs/API.md."},
     "paths": {
         "/api/me": {
-            "get": {"summary": "The current player (created with a cookie on first call)", "responses": {"200": _PLAYER}},
-            "post": {"summary": "Change the pseudonym",
+            "get": {"summary": "The current player (before consent: nobody, needs_consent true; nothing is stored)",
+                    "responses": {"200": _PLAYER}},
+            "post": {"summary": "Change the pseudonym (403 before consent, 409 when a name that reads the same is taken)",
                      "requestBody": _body({"type": "object", "required": ["pseudonym"],
                                            "properties": {"pseudonym": {"type": "string", "pattern": PSEUDONYM_PATTERN}}}),
-                     "responses": {"200": _PLAYER, **_errors(400, 413)}},
+                     "responses": {"200": _PLAYER, **_errors(400, 403, 409, 413, 415)}},
         },
         "/api/consent": {
-            "post": {"summary": "Agree to the current consent version",
+            "post": {"summary": "Agree to the current consent version (creates the player and its cookie; "
+                                "429 when the address made too many players)",
                      "requestBody": _body({"type": "object", "required": ["version", "agree"],
                                            "properties": {"version": {"type": "string"}, "agree": {"type": "boolean", "enum": [True]}}}),
-                     "responses": {"200": _PLAYER, **_errors(400, 409, 413)}},
+                     "responses": {"200": _PLAYER, **_errors(400, 403, 409, 413, 415, 429)}},
         },
         "/api/leaderboard": {
             "get": {"summary": "Best players by total score",
@@ -62,7 +64,7 @@ SPEC: dict[str, Any] = {
                                                               "type": "string", "nullable": True,
                                                               "description": "phone | tablet | desktop; "
                                                                              "any other value is stored as null"}}}),
-                     "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409, 413, 429)}},
+                     "responses": {"200": _STATE, "201": _STATE, **_errors(400, 403, 404, 409, 413, 415, 429)}},
         },
         "/api/rounds/{round_id}": {
             "get": {"summary": "The round's state", "parameters": [_ROUND_ID],
@@ -79,14 +81,14 @@ SPEC: dict[str, Any] = {
                                                    "stimulus (400 otherwise); t_ms never decreasing"},
                          "end": {"type": "string", "enum": ["skip"], "nullable": True,
                                  "description": "store the points, then end the round as skipped"}}}),
-                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413, 429)}},
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413, 415, 429)}},
         },
         "/api/rounds/{round_id}/end": {
             "post": {"summary": "Skip, or report the page's timer ran out (idempotent)",
                      "parameters": [_ROUND_ID],
                      "requestBody": _body({"type": "object", "required": ["reason"],
                                            "properties": {"reason": {"type": "string", "enum": ["skip", "timeout"]}}}),
-                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413)}},
+                     "responses": {"200": _STATE, **_errors(400, 403, 404, 409, 413, 415)}},
         },
         "/api/stimuli/{stimulus_id}/image.png": {
             "get": {"summary": "The stimulus image (grayscale PNG, native resolution)",
@@ -119,7 +121,7 @@ SPEC: dict[str, Any] = {
     "components": {"schemas": {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
         "Player": {"type": "object", "properties": {
-            "pseudonym": {"type": "string"}, "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
+            "pseudonym": {"type": "string", "nullable": True}, "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
             "rounds_played": {"type": "integer"}, "consent_version": {"type": "string", "nullable": True},
             "consent_required": {"type": "string"}, "needs_consent": {"type": "boolean"}}},
         "Guess": {"type": "object", "properties": {
@@ -140,7 +142,9 @@ SPEC: dict[str, Any] = {
             "guess": {"allOf": [{"$ref": "#/components/schemas/Guess"}], "nullable": True},
             "points": {"type": "integer"}, "credited": {"type": "boolean"},
             "total_score": {"type": "integer"}, "best_round": {"type": "integer"},
-            "model_version": {"type": "string"}}},
+            "model_version": {"type": "string"},
+            "study_credit": {"type": "object", "required": ["counts", "reason"], "properties": {
+                "counts": {"type": "boolean"}, "reason": {"type": "string", "nullable": True}}}}},
     }},
 }
 

@@ -25,10 +25,10 @@ from .errors import json_body
 
 
 def player_or_403() -> Player:
-    """Rounds need an existing player (a cookie set by a page or GET /api/me)."""
-    player = current_player(create=False)
+    """Rounds need an existing player (made by agreeing to the consent)."""
+    player = current_player()
     if player is None:
-        raise ServiceError("no player session: load the game page first", status=403)
+        raise ServiceError("no player session: agree to the consent first", status=403)
     return player
 
 

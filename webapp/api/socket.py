@@ -19,7 +19,7 @@ Served here: ``POST /api/rounds``, ``GET /api/rounds/<id>``, ``POST /api/rounds/
 ``POST /api/rounds/<id>/end``, with the HTTP routes' rules, rate limits (the same counters,
 `limits.socket_refusal`) and errors; anything else is answered 404 (use HTTP). The connection
 itself is refused, before the handshake, like a bad request: 403 without a player session or
-from another site's page (``Origin``), 503 (with ``Retry-After``) when this process has no free
+from another site's page (``Sec-Fetch-Site``/``Origin``, `webapp.same_origin`), 503 (with ``Retry-After``) when this process has no free
 socket slot (`SocketSlots`).
 
 Each open socket holds one of gunicorn's threads (gthread workers) for as long as it is open, so
@@ -37,12 +37,12 @@ import logging
 import re
 import threading
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request, session
 from flask_sock import Sock
 
 from ..addresses import client_address
+from ..same_origin import cross_origin_reason
 from ..extensions import db
 from ..services.clock import server_now
 from ..services.errors import ServiceError
@@ -80,21 +80,17 @@ def _slots(app: Flask) -> SocketSlots:
     return app.extensions.setdefault("game_socket_slots", SocketSlots())
 
 
-def _same_origin() -> bool:
-    """A page of this site opened the socket. Browsers always send ``Origin`` with a WebSocket
-    handshake and pages cannot forge it; cookies would otherwise let any site's page act as the
-    player (cross-site WebSocket hijacking). Clients that are not browsers send none."""
-    origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc == request.host
-
-
 @bp.before_request
 def _admit_socket():  # noqa: ANN202 - a Flask hook: None or a response
     """Vet a socket before its handshake (see the module docstring); None lets it through."""
     if request.endpoint != ENDPOINT:
         return None
-    if not _same_origin():
-        return error_response("the game socket is for this site's pages only", 403)
+    # Browsers send Origin (and Sec-Fetch-Site) with a handshake and pages cannot forge them;
+    # the session cookie would otherwise let another site's page act as the player
+    # (cross-site WebSocket hijacking). The rule of every state-changing request (issue 20).
+    reason = cross_origin_reason(any_method=True)
+    if reason is not None:
+        return error_response(f"the game socket is for this site's pages only ({reason})", 403)
     g.socket_player = calls.player_or_403()
     if not _slots(current_app).take(int(current_app.config["MAX_SOCKETS"])):
         response, status = error_response("no free game socket: use HTTP for now", 503)

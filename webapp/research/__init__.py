@@ -18,14 +18,19 @@ from . import auth, dashboard, downloads, studies, withdrawal  # noqa: E402,F401
 
 @bp.context_processor
 def _researcher() -> dict[str, object]:
-    return {"researcher": auth.current_researcher()}
+    from ..public_url import study_link
+
+    return {"researcher": auth.current_researcher(), "study_link": study_link}
 
 
 @bp.record_once
 def _register_rest(state: BlueprintSetupState) -> None:
+    from ..study_nav import completion_rule
     from . import cli
     from .participation import participation_bp
 
+    # The completion rule in words, for the study page and the dashboard alike.
+    state.app.add_template_global(completion_rule, "completion_rule")
     state.app.register_blueprint(participation_bp)
     auth.init_login_guard(state.app)
     cli.register(state.app)

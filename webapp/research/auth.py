@@ -13,9 +13,14 @@ account at once, including copies of the cookie saved elsewhere; a login also la
 Tokens are scoped (``ApiToken.scope``, see `TOKEN_SCOPES`): they can only *read* what their
 scope names, never post a form, so a token cannot make tokens, edit studies or withdraw anyone.
 
-Logins are throttled per address and per account name (Flask-Limiter, `webapp.extensions`),
-and password hashing runs behind a small semaphore so a login flood cannot occupy the request
-threads the game needs; unknown names cost exactly one hash, like known ones.
+Logins are throttled (Flask-Limiter, `webapp.extensions`) per client address class (every
+attempt) and per account *and* address class (failed attempts only, in widening windows, so the
+wait grows with every failure: 1 s after each, then the minute, the hour, the day). An
+attacker's failures therefore slow the attacker's address for that account and never lock the
+owner out from anywhere else; what stops guessing from many addresses is the password rule
+(zxcvbn score >= 3, at least 10^8 guesses: `check_password_strength`). Password hashing runs
+behind a small semaphore so a login flood cannot occupy the request threads the game needs;
+unknown names cost exactly one hash, like known ones.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ from flask_limiter import RequestLimit
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..addresses import client_address
+from zxcvbn import zxcvbn
+
+from ..addresses import address_class, client_address
 from ..extensions import db, limiter
 from ..models import ApiToken, Researcher, utcnow
 from ..redirects import is_local_path
@@ -49,6 +56,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_PREFIX = "da_"
 MIN_PASSWORD_LENGTH = 10
+#: zxcvbn's score a password needs: 3 = "safely unguessable" online, at least 10^8 guesses
+MIN_PASSWORD_SCORE = 3
+#: zxcvbn refuses longer input; a longer password is judged by its first this many characters
+STRENGTH_CHARS = 72
 SESSION_KEY = "researcher"
 SESSION_EPOCH = "researcher_epoch"
 SESSION_SINCE = "researcher_since"
@@ -66,13 +77,27 @@ class HashBusy(Exception):
 # --- accounts ---------------------------------------------------------------------------------
 
 
+def check_password_strength(password: str, username: str = "") -> None:
+    """ValueError unless the password has `MIN_PASSWORD_LENGTH` characters and zxcvbn (the same
+    estimator that judges the secret key) scores it at least `MIN_PASSWORD_SCORE`, knowing the
+    user name and this app's own words."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    result = zxcvbn(password[:STRENGTH_CHARS],
+                    user_inputs=[username, "drawing", "attention", "research", "researcher"])
+    if result["score"] < MIN_PASSWORD_SCORE:
+        hint = " ".join(filter(None, [result["feedback"].get("warning"),
+                                      *result["feedback"].get("suggestions", [])]))
+        raise ValueError(f"password is too easy to guess (strength {result['score']} of 4, "
+                         f"{MIN_PASSWORD_SCORE} needed){': ' + hint if hint else ''}")
+
+
 def create_researcher(username: str, password: str, is_admin: bool = False) -> Researcher:
     """Add an account; raises ValueError for a taken name or a weak password."""
     username = username.strip()
     if not username or len(username) > 64:
         raise ValueError("username must be 1-64 characters")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_password_strength(password, username)
     if db.session.scalar(select(Researcher).where(Researcher.username == username)):
         raise ValueError(f"user {username!r} already exists")
     researcher = Researcher(username=username, password_hash=generate_password_hash(password),
@@ -84,8 +109,7 @@ def create_researcher(username: str, password: str, is_admin: bool = False) -> R
 
 def set_password(researcher: Researcher, password: str) -> None:
     """Replace the password and end every open session of this account."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_password_strength(password, researcher.username)
     researcher.password_hash = generate_password_hash(password)
     researcher.session_epoch += 1
     db.session.commit()
@@ -271,9 +295,17 @@ def _safe_next(target: str | None) -> str:
 # --- pages ------------------------------------------------------------------------------------
 
 
-def _account_key() -> str:
-    """Rate-limit key of the account a login names (known or not: both count alike)."""
-    return "login-account:" + (request.form.get("username") or "").strip().lower()[:64]
+def _address_key() -> str:
+    """Rate-limit key of every login attempt: the client's address class."""
+    return "login-address:" + address_class()
+
+
+def _account_address_key() -> str:
+    """Rate-limit key of a failed login: the account it names (known or not: both count alike)
+    together with the client's address class, so failures from one address never throttle the
+    account's owner at another."""
+    account = (request.form.get("username") or "").strip().lower()[:64]
+    return f"login-account:{account}|{address_class()}"
 
 
 def _log_throttled(limit: RequestLimit) -> None:
@@ -282,14 +314,15 @@ def _log_throttled(limit: RequestLimit) -> None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ADDRESS"], methods=["POST"],
-               on_breach=_log_throttled, error_message="Too many login attempts; try again later.")
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ACCOUNT"], key_func=_account_key,
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ADDRESS"], key_func=_address_key,
+               methods=["POST"], on_breach=_log_throttled,
+               error_message="Too many login attempts; try again later.")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_ACCOUNT"], key_func=_account_address_key,
                methods=["POST"], deduct_when=lambda response: response.status_code == 401,
                on_breach=_log_throttled,
-               error_message="Too many failed logins for this account; try again later.")
+               error_message="Too many failed logins for this account from here; try again later.")
 def login() -> Any:
-    """Password login. Only failed attempts count toward the account's limit."""
+    """Password login. Only failed attempts count toward the account-and-address limit."""
     if request.method == "POST":
         username = request.form.get("username", "")
         try:

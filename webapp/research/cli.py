@@ -24,6 +24,7 @@ from ..models import ApiToken, Researcher, Study
 from . import auth
 from .bundle import KINDS, export_stream
 from .exports import ExportOptions
+from .access import set_collaborators
 from .filters import scope_from_args
 from .legacy_import import ImportFailed, import_clicks
 from .studies import StudyInput, default_settings, parse_settings, save_study
@@ -132,12 +133,12 @@ def _study_options(func: Any) -> Any:
         click.option("--timer-ms", type=int), click.option("--brush-fraction", type=float),
         click.option("--target", "target_rounds_per_stimulus", type=int,
                      help="Target rounds per stimulus (coverage goal)."),
-        click.option("--min-round-ms", type=int,
-                     help="Least server time a round must last to count toward completion."),
         click.option("--stimuli", "n_stimuli", type=int,
                      help="How many of the sets' stimuli the study uses (0 = all)."),
         click.option("--address-burst", "address_burst_per_hour", type=int,
                      help="address_burst flag: new participants per hour from one address (0 = off)."),
+        click.option("--leaderboard/--no-leaderboard", default=None,
+                     help="Recruited participants appear on the public leaderboard (default: no)."),
         click.option("--active/--inactive", default=None),
     ]
     for option in reversed(options):
@@ -147,8 +148,10 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "min_round_ms", "n_stimuli", "address_burst_per_hour")
+            "n_stimuli", "address_burst_per_hour")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
+    if opts["leaderboard"] is not None:
+        raw["leaderboard"] = int(opts["leaderboard"])
     base = existing.settings if existing else default_settings()
 
     def pick(key: str, old: Any) -> Any:
@@ -167,15 +170,68 @@ def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> Stu
 
 @studies.command("create")
 @click.argument("slug")
+@click.option("--owner", help="Researcher who owns the study (without it, only administrators "
+                              "see it on the research pages).")
 @_study_options
-def studies_create(slug: str, **opts: Any) -> None:
+def studies_create(slug: str, owner: str | None, **opts: Any) -> None:
     """Create a study."""
+    owner_id = _user(owner).id if owner else None
     try:
         study = save_study(_study_input(slug, None, opts))
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    click.echo(f"created study {study.slug}: /study/{study.slug}")
+    if owner_id is not None:
+        study.created_by = owner_id
+        db.session.commit()
+    click.echo(f"created study {study.slug}")
+    _echo_link(study)
+
+
+def _echo_link(study: Study) -> None:
+    """The participant link, or why there is none yet (no public address for a Prolific study)."""
+    from ..public_url import FROM_NOTHING, study_link
+
+    link = study_link(study)
+    if link.refused:
+        click.echo(f"no participant link: set DA_PUBLIC_URL to the address participants use "
+                   f"(e.g. https://draw.example.org); a link to {link.url.split('/study/')[0] or 'no address'} "
+                   "would reach nobody", err=True)
+    else:
+        note = " (relative: set DA_PUBLIC_URL for the full address)" if link.source == FROM_NOTHING else ""
+        click.echo(f"participant link: {link.url}{note}")
+
+
+def _study(slug: str) -> Study:
+    study = db.session.scalar(select(Study).where(Study.slug == slug))
+    if study is None:
+        raise click.ClickException(f"no study {slug!r}")
+    return study
+
+
+@studies.command("share")
+@click.argument("slug")
+@click.argument("usernames", nargs=-1, required=True)
+def studies_share(slug: str, usernames: tuple[str, ...]) -> None:
+    """Let these researchers see, edit and export the study."""
+    study = _study(slug)
+    try:
+        set_collaborators(study, [c.username for c in study.collaborators] + list(usernames))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{slug}: collaborators {', '.join(c.username for c in study.collaborators)}")
+
+
+@studies.command("unshare")
+@click.argument("slug")
+@click.argument("usernames", nargs=-1, required=True)
+def studies_unshare(slug: str, usernames: tuple[str, ...]) -> None:
+    """Stop sharing the study with these researchers."""
+    study = _study(slug)
+    set_collaborators(study, [c.username for c in study.collaborators if c.username not in usernames])
+    db.session.commit()
+    click.echo(f"{slug}: collaborators {', '.join(c.username for c in study.collaborators) or 'none'}")
 
 
 @studies.command("edit")
@@ -183,23 +239,23 @@ def studies_create(slug: str, **opts: Any) -> None:
 @_study_options
 def studies_edit(slug: str, **opts: Any) -> None:
     """Change a study's fields; options not given keep their value."""
-    study = db.session.scalar(select(Study).where(Study.slug == slug))
-    if study is None:
-        raise click.ClickException(f"no study {slug!r}")
+    study = _study(slug)
     try:
         save_study(_study_input(slug, study, opts), study)
     except ValueError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     click.echo(f"saved study {slug}")
+    _echo_link(study)
 
 
 @studies.command("list")
 def studies_list() -> None:
     for s in db.session.scalars(select(Study).order_by(Study.slug)):
         sets = ",".join(x.name for x in s.stimulus_sets)
+        owner = s.owner.username if s.owner else "-"
         click.echo(f"{s.slug}\t{s.mode}\t{'active' if s.active else 'inactive'}\t{sets}\t"
-                   f"rounds={s.settings.get('rounds_per_participant')}\t{s.name}")
+                   f"rounds={s.settings.get('rounds_per_participant')}\towner={owner}\t{s.name}")
 
 
 @click.command("export")

@@ -1,7 +1,9 @@
 """The codebook: every exported file and column, in one place.
 
 Writers take their headers from here (so a column cannot exist without a description), and the
-bundle's `codebook.md` / `codebook.csv` are rendered from the same table.
+bundle's `codebook.md` / `codebook.csv` and the column tables of docs/data.md are rendered from
+the same table (``.venv/bin/python scripts/write_codebook_docs.py`` rewrites the latter; a
+test fails when they differ).
 """
 
 from __future__ import annotations
@@ -106,14 +108,43 @@ def as_csv() -> str:
     return out.getvalue()
 
 
+def tables_markdown(level: int = 2) -> str:
+    """One markdown table per file, each under a heading of ``level``."""
+    lines: list[str] = []
+    for file, columns in COLUMNS.items():
+        lines += [f"{'#' * level} {file}", "", "| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{c}` | {t} | {d.replace('|', chr(92) + '|')} |" for c, t, d in columns]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def as_markdown() -> str:
-    lines = ["# Codebook", "",
+    intro = ["# Codebook", "",
              "Every file of a Drawing Attention export and every column in it. Times are UTC; "
              "coordinates are in each stimulus' own pixel frame. Participants appear only as "
              "pseudonymous codes unless the export was asked to include platform ids "
              "(`external_id`).", ""]
-    for file, columns in COLUMNS.items():
-        lines += [f"## {file}", "", "| column | type | description |", "|---|---|---|"]
-        lines += [f"| `{c}` | {t} | {d} |" for c, t, d in columns]
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join(intro) + "\n" + tables_markdown(2)
+
+
+#: docs/data.md holds the tables between these two lines
+DOCS_START = "<!-- codebook: generated from webapp/research/codebook.py, do not edit by hand -->"
+DOCS_END = "<!-- codebook: end -->"
+
+
+def docs_section() -> str:
+    """What docs/data.md holds between its codebook markers."""
+    return f"{DOCS_START}\n\n{tables_markdown(3)}\n{DOCS_END}"
+
+
+def write_docs(path: str) -> bool:
+    """Rewrite the codebook section of ``path``; True when it changed."""
+    from pathlib import Path
+
+    file = Path(path)
+    text = file.read_text()
+    start, end = text.index(DOCS_START), text.index(DOCS_END) + len(DOCS_END)
+    new = text[:start] + docs_section() + text[end:]
+    file.write_text(new)
+    return new != text
+

@@ -9,7 +9,7 @@ are drawn. All pages take ``?study=<slug>`` (absent = all data) plus the date fi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from flask import Response, abort, render_template, request
@@ -18,11 +18,12 @@ from sqlalchemy import Select, case, func, literal, or_, select
 from ..extensions import db
 from ..models import Player, Round, Stimulus, StimulusSet, Study, study_stimulus_sets
 from . import bp
-from .auth import researcher_required
+from .access import visible_studies
+from .auth import current_researcher, researcher_required
 from .codes import participant_code
 from .filters import Scope, scope_from_args
 from ..services.sampling import study_stimulus_ids
-from .quality import flags_for
+from .quality import REJECT_CODES, flags_for
 from .studies import projection
 
 PAGE_SIZE = 50
@@ -54,14 +55,15 @@ def _page(total: int, size: int) -> Page:
 
 
 def _scope() -> Scope:
-    """The page's scope; the dashboard shows excluded participants too (marked as such)."""
+    """The page's scope, within the researcher's own studies; the dashboard shows excluded
+    participants too (marked as such)."""
     try:
-        scope = scope_from_args(request.args)
+        scope = scope_from_args(request.args, current_researcher())
     except LookupError:
         abort(404)
     except ValueError:
         abort(400)
-    return Scope(scope.study, scope.start, scope.end, include_excluded=True)
+    return replace(scope, exclude_flagged=False, include_excluded=True)
 
 
 def _scoped_rounds(scope: Scope) -> Any:
@@ -138,7 +140,8 @@ def coverage(scope: Scope, size: int, order: str = "rounds_desc", min_rounds: in
     stimuli = _stimuli_in_scope(scope).subquery()
     n = func.coalesce(counts.c.n, 0)
     listed = (select(Stimulus.id, Stimulus.key, Stimulus.category, StimulusSet.name, n,
-                     func.coalesce(counts.c.hits, 0))
+                     func.coalesce(counts.c.hits, 0), Stimulus.full_reveal_label,
+                     Stimulus.full_reveal_p, Stimulus.full_reveal_recognised)
               .join(stimuli, stimuli.c.id == Stimulus.id)
               .join(StimulusSet, StimulusSet.id == Stimulus.set_id)
               .outerjoin(counts, counts.c.stimulus_id == Stimulus.id)
@@ -155,7 +158,24 @@ def coverage(scope: Scope, size: int, order: str = "rounds_desc", min_rounds: in
         keys = {"rounds_asc": (n, Stimulus.key), "key": (Stimulus.key,)}.get(order, (n.desc(), Stimulus.key))
         rows = db.session.execute(listed.order_by(*keys, Stimulus.id).limit(page.size).offset(page.offset))
     return page, [{"id": sid, "key": key, "category": cat, "set": set_name, "rounds": count,
-                   "recognized": hits} for sid, key, cat, set_name, count, hits in rows]
+                   "recognized": hits, "full_reveal": _full_reveal(label, p, recognised)}
+                  for sid, key, cat, set_name, count, hits, label, p, recognised in rows]
+
+
+def _full_reveal(label: str | None, p: float | None, recognised: bool | None) -> dict[str, Any] | None:
+    """The classifier's guess on the whole drawing (`services.recognition`), None if unchecked."""
+    if recognised is None:
+        return None
+    return {"label": label, "p": p, "recognised": recognised}
+
+
+def not_winnable(scope: Scope) -> int:
+    """Stimuli in scope the classifier does not recognise even fully revealed: rounds on them
+    can only end as a timeout or a skip."""
+    stimuli = _stimuli_in_scope(scope).subquery()
+    return db.session.scalar(select(func.count()).select_from(Stimulus)
+                             .join(stimuli, stimuli.c.id == Stimulus.id)
+                             .where(Stimulus.full_reveal_recognised.is_(False))) or 0
 
 
 def stimulus_ids_by_reliability(scope: Scope, min_rounds: int, descending: bool) -> list[int]:
@@ -171,7 +191,7 @@ def stimulus_ids_by_reliability(scope: Scope, min_rounds: int, descending: bool)
     stimuli = _stimuli_in_scope(scope).subquery()
     rows = db.session.execute(select(stimuli.c.id, n).outerjoin(counts, counts.c.stimulus_id == stimuli.c.id)
                               .where(n >= min_rounds)).all()
-    values = reliability_for(Scope(scope.study, scope.start, scope.end),
+    values = reliability_for(replace(scope, include_excluded=False),
                              [sid for sid, count in rows if count >= 2])
     sign = -1 if descending else 1
     return sorted((sid for sid, _ in rows),
@@ -200,7 +220,8 @@ def coverage_totals(scope: Scope) -> dict[str, int]:
 
 
 def _studies() -> Sequence[Study]:
-    return db.session.scalars(select(Study).order_by(Study.slug)).all()
+    """The studies this researcher may see (the study picker)."""
+    return db.session.scalars(visible_studies(current_researcher())).all()
 
 
 STIMULI_ORDERS = {**ORDERS, "reliability_desc": "most reliable first",
@@ -215,6 +236,7 @@ def dashboard() -> Any:
     return render_template("research/dashboard.html", scope=scope, studies=_studies(),
                            summary=summary(scope), categories=categories(scope),
                            coverage=stimuli, page=page, totals=coverage_totals(scope),
+                           not_winnable=not_winnable(scope),
                            created=request.args.get("created") == "1")
 
 
@@ -258,7 +280,8 @@ def participants() -> Any:
     search = (request.args.get("q") or "").strip()
     page, rows = participant_rows(scope, flagged_only, search)
     return render_template("research/participants.html", scope=scope, studies=_studies(),
-                           rows=rows, page=page, flagged_only=flagged_only, q=search)
+                           rows=rows, page=page, flagged_only=flagged_only, q=search,
+                           reject_codes=REJECT_CODES)
 
 
 @bp.get("/stimuli")
@@ -278,7 +301,7 @@ def stimuli() -> Any:
     ordered = (stimulus_ids_by_reliability(scope, min_rounds, order == "reliability_desc")
                if order.startswith("reliability") else None)
     page, rows = coverage(scope, STIMULI_PAGE_SIZE, order, min_rounds, ordered)
-    reliability = reliability_for(Scope(scope.study, scope.start, scope.end), [r["id"] for r in rows])
+    reliability = reliability_for(replace(scope, include_excluded=False), [r["id"] for r in rows])
     for row in rows:
         row["reliability"] = reliability.get(row["id"])
     return render_template("research/stimuli.html", scope=scope, studies=_studies(), rows=rows,
@@ -294,7 +317,7 @@ def stimulus_map(stimulus_id: int) -> Response:
 
     stimulus = db.get_or_404(Stimulus, stimulus_id)
     scope = _scope()
-    png = heatmap_png(Scope(scope.study, scope.start, scope.end), stimulus)
+    png = heatmap_png(replace(scope, include_excluded=False), stimulus)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=60"
     return response

@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, render_template, request, stream_with_context
-from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Study
 from . import bp
-from .auth import researcher_required
+from .access import visible_studies
+from .auth import current_researcher, researcher_required
 from .bundle import KINDS, export_stream
 from .exports import ExportOptions
 from .filters import scope_from_args
@@ -32,7 +31,7 @@ def _kind(raw: str) -> str | None:
 @bp.get("/export")
 @researcher_required
 def export_page() -> Any:
-    studies = db.session.scalars(select(Study).order_by(Study.slug)).all()
+    studies = db.session.scalars(visible_studies(current_researcher())).all()
     return render_template("research/export.html", studies=studies, kinds=KINDS,
                            selected=request.args.get("study", ""))
 
@@ -44,7 +43,7 @@ def export_file(kind: str) -> Any:
     if resolved is None:
         return jsonify(error=f"unknown export {kind!r}; one of {', '.join(KINDS)}"), 404
     try:
-        scope = scope_from_args(request.args)
+        scope = scope_from_args(request.args, current_researcher())
     except LookupError as exc:
         return jsonify(error=str(exc)), 404
     except ValueError as exc:

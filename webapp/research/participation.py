@@ -1,11 +1,17 @@
 """Recruited participation (Prolific): study link, consent, progress, completion, withdrawal.
 
 Flow: Prolific sends the participant to ``/study/<slug>?PROLIFIC_PID=..&STUDY_ID=..&SESSION_ID=..``.
-A new id sees the consent page; the ids wait in the session until the consent form (a
+The id must have Prolific's format (24 hexadecimal characters). A browser that has not taken
+part yet sees the consent page; the ids wait in the session until the consent form (a
 CSRF-checked POST) creates the `Player`, binds it to this browser (`services.binding`) and makes
 it the session's player. A link opened by GET therefore never swaps anyone's identity. A
-participant who comes back in the same browser resumes with their rounds; another browser
-with the same id gets a page saying the study continues where it started.
+participant who comes back in the same browser resumes with their rounds.
+
+An id is not a password: it travels in links and screenshots. So the study link says nothing
+about whether an id has joined (every browser not yet bound sees the same consent page), and
+nobody can squat an id: a second browser with the same id starts an attempt of its own instead
+of being refused, and the dashboard flags ids with more than one attempt
+(`quality` ``duplicate_id``) for the researcher to review before approving anyone on Prolific.
 
 After consent the game page runs in study mode (``/?study=<slug>``) and reads
 ``GET /study/<slug>/state``. After the last round the page posts how many points it sent per
@@ -17,24 +23,25 @@ completion URL, so nobody is paid for data that never arrived or for rounds skip
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from flask import (Blueprint, abort, current_app, jsonify, redirect, render_template, request,
                    session, url_for)
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from ..extensions import csrf, db
 from ..models import Player, Round, Study, utcnow
-from ..services.binding import bind_to_this_browser, is_bound_here
-from ..services.players import address_hash, generate_pseudonym
+from ..services.binding import bind_to_this_browser, bound_participant, is_bound_here
+from ..services.errors import ServiceError
+from ..services.players import new_player
 from ..services.rounds import rounds_played
 from .withdrawal import withdraw_player
 
 participation_bp = Blueprint("study", __name__)
 
-#: Prolific ids are 24 hex characters; accept any short id of safe characters.
+#: Prolific's participant ids are 24 hexadecimal characters (a made-up id is refused)
+PROLIFIC_ID_RE = re.compile(r"^[0-9a-fA-F]{24}$")
+#: what is kept of the platform's STUDY_ID and SESSION_ID (anything else is not stored)
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: session key of the platform ids from a study link, waiting for the consent form
 PENDING_KEY = "study_entry"
@@ -57,41 +64,35 @@ def session_player() -> Player | None:
 
 
 def _participant(study: Study) -> Player | None:
-    """The session's player if they belong to this recruited study."""
+    """This browser's participant in this recruited study: the session's player if they belong
+    to it, else the participant this browser holds the binding secret of."""
     player = session_player()
-    return player if player is not None and player.study_id == study.id else None
+    if player is not None and player.study_id == study.id:
+        return player
+    return bound_participant(study.id)
 
 
-def _find(study: Study, pid: str) -> Player | None:
-    return db.session.scalar(select(Player).where(Player.study_id == study.id,
-                                                  Player.external_id == pid))
+def _platform_id(value: str | None) -> str | None:
+    """A STUDY_ID or SESSION_ID worth keeping (short, safe characters), else None."""
+    value = (value or "").strip()
+    return value if EXTERNAL_ID_RE.match(value) else None
 
 
 def _note_ids(player: Player, external_study: str | None, external_session: str | None) -> None:
-    player.external_study_id = external_study or player.external_study_id
-    player.external_session_id = external_session or player.external_session_id
+    player.external_study_id = _platform_id(external_study) or player.external_study_id
+    player.external_session_id = _platform_id(external_session) or player.external_session_id
 
 
 def join_study(study: Study, pid: str, external_study: str | None,
-               external_session: str | None) -> Player | None:
-    """Create the participant bound to this browser and make them the session's player; None
-    when the id already belongs to a participant bound elsewhere (commits)."""
-    player = _find(study, pid)
-    if player is None:
-        # The game's own pseudonym and address rules, so participants look like any player
-        # and address-burst checks compare like with like.
-        player = Player(public_id=str(uuid.uuid4()), pseudonym=generate_pseudonym(),
-                        study_id=study.id, external_id=pid, address_hash=address_hash(request))
-        db.session.add(player)
-        bind_to_this_browser(player)
-    elif not is_bound_here(player):
-        return None
+               external_session: str | None) -> Player:
+    """Create the participant bound to this browser and make them the session's player
+    (commits). An id that already has an attempt in another browser gets a new attempt here:
+    refusing it would let whoever used the id first lock its owner out. The game's pseudonym,
+    address and creation rules apply, so participants look like any player."""
+    player = new_player(study_id=study.id, external_id=pid)
+    bind_to_this_browser(player)
     _note_ids(player, external_study, external_session)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same id joined at the same moment from another browser
-        db.session.rollback()
-        return None
+    db.session.commit()
     session["player"] = player.public_id
     session.permanent = True
     return player
@@ -134,18 +135,18 @@ def enter(slug: str) -> Any:
         return _public_entry(study)
     pid = (request.args.get("PROLIFIC_PID") or "").strip()
     if pid:
-        if not EXTERNAL_ID_RE.match(pid):
+        if not PROLIFIC_ID_RE.match(pid):
             return render_template("research/study_entry.html", study=study, problem="bad_id"), 400
-        player = _find(study, pid)
-        if player is None:
-            # New id: nothing is stored and nobody's identity changes until the consent form.
+        player = _participant(study)
+        if player is None or player.external_id != pid:
+            # Not taken part in this browser: nothing is stored and nobody's identity changes
+            # until the consent form, and the page is the same whether or not the id has an
+            # attempt elsewhere (no oracle).
             session[PENDING_KEY] = {"study": study.id, "pid": pid,
                                     "study_id": request.args.get("STUDY_ID"),
                                     "session_id": request.args.get("SESSION_ID")}
             return render_template("research/study_entry.html", study=study, problem=None,
                                    completed=False, state=_new_state(study))
-        if not is_bound_here(player):
-            return _elsewhere(study)
         # A participant coming back in their own browser: resume.
         _note_ids(player, request.args.get("STUDY_ID"), request.args.get("SESSION_ID"))
         db.session.commit()
@@ -168,11 +169,6 @@ def _new_state(study: Study) -> dict[str, Any]:
     return {"rounds_total": rounds_target(study), "rounds_done": 0}
 
 
-def _elsewhere(study: Study) -> Any:
-    """The id belongs to a participant bound to another browser: say so, show nothing of theirs."""
-    return render_template("research/study_entry.html", study=study, problem="elsewhere"), 403
-
-
 def _public_entry(study: Study) -> Any:
     """Public studies are the open game with the site's own consent page in front of it (the
     game's API refuses rounds before consent, and sends such players back here)."""
@@ -188,18 +184,22 @@ def consent(slug: str) -> Any:
     study = _study_or_404(slug)
     player = _participant(study)
     pending = session.get(PENDING_KEY)
-    if player is None and not (isinstance(pending, dict) and pending.get("study") == study.id):
+    if not (isinstance(pending, dict) and pending.get("study") == study.id):
+        pending = None
+    if player is None and pending is None:
         abort(403)
     if request.form.get("agree") != "yes":
         shown = state(study, player) if player is not None else _new_state(study)
         return render_template("research/study_entry.html", study=study, problem="no_consent",
                                completed=False, state=shown), 400
-    if player is None:
-        player = join_study(study, pending["pid"], pending.get("study_id"),
-                            pending.get("session_id"))
+    if pending is not None and (player is None or player.external_id != pending.get("pid")):
+        try:
+            player = join_study(study, pending["pid"], pending.get("study_id"),
+                                pending.get("session_id"))
+        except ServiceError as exc:  # too many new players from this address
+            db.session.rollback()
+            abort(exc.status, description=exc.message)
         session.pop(PENDING_KEY, None)
-        if player is None:
-            return _elsewhere(study)
     player.consent_version = study.consent_version
     player.consented_at = utcnow()
     db.session.commit()

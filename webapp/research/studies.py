@@ -2,11 +2,12 @@
 
 The research page and the CLI both go through `study_from_form`/`save_study`, so a study made
 either way is validated the same. Settings live in `Study.settings` (JSON) with the keys the game
-API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus,
-min_round_ms (the least server time a round must last to count toward completion), n_stimuli (0 =
+API reads: timer_ms, brush_fraction, rounds_per_participant, target_rounds_per_stimulus, n_stimuli (0 =
 every stimulus of the sets; else the study uses that many, chosen once and kept in
 ``stimulus_ids``) and address_burst_per_hour (the `address_burst` quality flag's threshold; 0 turns
-the rule off, for lab and classroom studies where everyone shares one address).
+the rule off, for lab and classroom studies where everyone shares one address) and leaderboard
+(1 = a recruited participant's score appears on the public leaderboard, which their consent text
+then says; 0, the default, keeps recruited participants off it).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Stimulus, StimulusSet, Study
-from ..services.rounds import DEFAULT_MIN_ROUND_MS
 from . import bp
+from .access import (may_share, researchers_named, set_collaborators, study_or_404,
+                     visible_studies)
 from .auth import current_researcher, researcher_required
 
 MODES = ("public", "prolific")
@@ -51,7 +53,7 @@ def default_settings() -> dict[str, Any]:
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
             "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
-            "min_round_ms": DEFAULT_MIN_ROUND_MS, "n_stimuli": 0, "address_burst_per_hour": 5}
+            "n_stimuli": 0, "address_burst_per_hour": 5, "leaderboard": 0}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -74,8 +76,8 @@ def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str,
         raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
               "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
-              "min_round_ms": (int, 0, 600000), "n_stimuli": (int, 0, 1000000),
-              "address_burst_per_hour": (int, 0, 100000)}
+              "n_stimuli": (int, 0, 1000000),
+              "address_burst_per_hour": (int, 0, 100000), "leaderboard": (int, 0, 1)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
             settings[key] = _number(raw[key], key, kind, low, high)
@@ -108,10 +110,18 @@ def validate(data: StudyInput, existing: Study | None) -> list[StimulusSet]:
     return list(sets)
 
 
+def _seeded_rank(slug: str, *parts: object) -> str:
+    """A stable pseudo-random rank from the study slug: the same slug always orders alike."""
+    return hashlib.sha256("/".join([slug, *map(str, parts)]).encode()).hexdigest()
+
+
 def choose_study_stimuli(slug: str, sets: list[StimulusSet], n: int) -> list[int] | None:
-    """The ``n`` stimuli a study uses (None = all of its sets'): spread over the categories in
-    turn, each category's drawings in an order fixed by a hash of the study slug and the key, so
-    the choice is reproducible and re-saving the study does not change it."""
+    """The ``n`` stimuli a study uses (None = all of its sets'), seeded by the study slug and
+    balanced over the categories: every category gets ``n // k`` drawings or one more (which
+    categories get one more, or any at all when ``n`` is below the number of categories, is
+    decided by the seeded order of the categories, not by the alphabet); a category with too
+    few drawings hands its share to the next ones. Within a category the drawings come in a
+    seeded order too, so the choice is reproducible from the slug."""
     if not n:
         return None
     rows = db.session.execute(select(Stimulus.id, Stimulus.key, Stimulus.category)
@@ -120,15 +130,26 @@ def choose_study_stimuli(slug: str, sets: list[StimulusSet], n: int) -> list[int
         raise ValueError(f"the chosen sets hold {len(rows)} stimuli, fewer than the {n} asked for")
     by_category: dict[str, list[tuple[str, int]]] = {}
     for sid, key, category in rows:
-        rank = hashlib.sha256(f"{slug}/{key}/{sid}".encode()).hexdigest()
-        by_category.setdefault(category, []).append((rank, sid))
-    queues = [sorted(items) for _, items in sorted(by_category.items())]
+        by_category.setdefault(category, []).append((_seeded_rank(slug, key, sid), sid))
+    order = sorted(by_category, key=lambda c: _seeded_rank(slug, "category", c))
+    queues = [sorted(by_category[c]) for c in order]
     chosen: list[int] = []
-    while len(chosen) < n:
+    while len(chosen) < n:  # one drawing per category per pass, categories in seeded order
         for queue in queues:
             if queue and len(chosen) < n:
                 chosen.append(queue.pop(0)[1])
     return sorted(chosen)
+
+
+def _kept_stimuli(data: StudyInput, existing: Study | None, sets: list[StimulusSet]) -> list[int] | None:
+    """The subset an edited study already has, when neither its sets nor its size changed:
+    participants of a running study keep seeing the same drawings whatever else is edited."""
+    if existing is None:
+        return None
+    kept = (existing.settings or {}).get("stimulus_ids")
+    same_sets = {s.id for s in existing.stimulus_sets} == {s.id for s in sets}
+    same_size = int((existing.settings or {}).get("n_stimuli") or 0) == int(data.settings.get("n_stimuli") or 0)
+    return list(kept) if kept and same_sets and same_size else None
 
 
 def projection(settings: Mapping[str, Any], n_available: int) -> dict[str, int]:
@@ -145,7 +166,8 @@ def save_study(data: StudyInput, existing: Study | None = None) -> Study:
     """Create (or update ``existing``) after validation; commits."""
     sets = validate(data, existing)
     data.settings.pop("stimulus_ids", None)
-    chosen = choose_study_stimuli(data.slug, sets, int(data.settings.get("n_stimuli") or 0))
+    chosen = (_kept_stimuli(data, existing, sets)
+              or choose_study_stimuli(data.slug, sets, int(data.settings.get("n_stimuli") or 0)))
     if chosen is not None:
         data.settings["stimulus_ids"] = chosen
     study = existing or Study(slug=data.slug)
@@ -177,7 +199,8 @@ def study_from_form(form: Mapping[str, Any], existing: Study | None) -> StudyInp
 
 
 def get_study_or_404(slug: str) -> Study:
-    return db.first_or_404(select(Study).where(Study.slug == slug))
+    """The study if this researcher may see it (`access.study_or_404`)."""
+    return study_or_404(current_researcher(), slug)
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -186,16 +209,35 @@ def get_study_or_404(slug: str) -> Study:
 @bp.get("/")
 @researcher_required
 def index() -> Any:
-    studies = db.session.scalars(select(Study).order_by(Study.created_at.desc())).all()
+    studies = db.session.scalars(visible_studies(current_researcher())
+                                 .order_by(None).order_by(Study.created_at.desc())).all()
     return render_template("research/index.html", studies=studies)
 
 
 def _form_page(study: Study | None, status: int = 200) -> Any:
     all_sets = db.session.scalars(select(StimulusSet).order_by(StimulusSet.name)).all()
     sizes = dict(db.session.execute(select(Stimulus.set_id, func.count()).group_by(Stimulus.set_id)).all())
+    can_share = study is not None and may_share(current_researcher(), study)
     return render_template("research/study_form.html", study=study, all_sets=all_sets, sizes=sizes,
                            defaults=study.settings if study else default_settings(),
-                           form=request.form, modes=MODES), status
+                           form=request.form, modes=MODES, can_share=can_share), status
+
+
+def _collaborators_in_form() -> list[str] | None:
+    """The form's collaborator names (checked: ValueError for an unknown one, before anything
+    is saved), or None when the form has no such field."""
+    if "collaborators" not in request.form:
+        return None
+    names = (request.form.get("collaborators") or "").split(",")
+    researchers_named(names)
+    return names
+
+
+def _share_from_form(study: Study, names: list[str] | None) -> None:
+    """Apply the form's collaborators when the one saving may change them (owner, admin)."""
+    if names is not None and may_share(current_researcher(), study):
+        set_collaborators(study, names)
+        db.session.commit()
 
 
 @bp.route("/studies/new", methods=["GET", "POST"])
@@ -203,7 +245,9 @@ def _form_page(study: Study | None, status: int = 200) -> Any:
 def study_new() -> Any:
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, None))
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -219,7 +263,9 @@ def study_edit(slug: str) -> Any:
     study = get_study_or_404(slug)
     if request.method == "POST":
         try:
+            names = _collaborators_in_form()
             study = save_study(study_from_form(request.form, study), study)
+            _share_from_form(study, names)
         except ValueError as exc:
             db.session.rollback()
             flash(str(exc), "error")

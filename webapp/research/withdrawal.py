@@ -21,7 +21,8 @@ from ..models import Player, Round
 from ..redirects import is_local_path
 from ..services.coverage import add_plays
 from . import bp
-from .auth import researcher_required
+from .access import player_or_404
+from .auth import current_researcher, researcher_required
 
 
 def withdraw_player(player: Player) -> None:
@@ -49,7 +50,7 @@ def _back() -> str:
 @researcher_required
 def researcher_withdraw(player_id: int) -> Any:
     """A researcher carries out a withdrawal request (e.g. received through Prolific)."""
-    player = db.get_or_404(Player, player_id)
+    player = player_or_404(current_researcher(), player_id)
     if request.form.get("confirm") != "delete":
         flash("Type 'delete' to confirm the withdrawal.", "error")
         return redirect(_back())
@@ -62,7 +63,7 @@ def researcher_withdraw(player_id: int) -> Any:
 @researcher_required
 def toggle_exclude(player_id: int) -> Any:
     """Leave a participant out of exports (or take them back in); their data is kept."""
-    player = db.get_or_404(Player, player_id)
+    player = player_or_404(current_researcher(), player_id)
     player.excluded = request.form.get("excluded") == "1"
     db.session.commit()
     return redirect(_back())

@@ -19,7 +19,9 @@ import hmac
 import secrets
 
 from flask import session
+from sqlalchemy import select
 
+from ..extensions import db
 from ..models import Player
 
 #: session key holding ``{study id: secret}`` (one browser may take part in several studies)
@@ -47,3 +49,13 @@ def is_bound_here(player: Player) -> bool:
         return session.get("player") == player.public_id
     secret = (session.get(SESSION_KEY) or {}).get(str(player.study_id))
     return isinstance(secret, str) and hmac.compare_digest(_digest(secret), player.binding_hash)
+
+
+def bound_participant(study_id: int) -> Player | None:
+    """This browser's participant in the study, found by the secret it holds (whoever the
+    session's current player is): a browser that took part in two studies resumes each."""
+    secret = (session.get(SESSION_KEY) or {}).get(str(study_id))
+    if not isinstance(secret, str):
+        return None
+    return db.session.scalar(select(Player).where(Player.study_id == study_id,
+                                                  Player.binding_hash == _digest(secret)))

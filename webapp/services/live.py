@@ -59,6 +59,7 @@ class LiveRound:
     id: str
     player_id: int
     stimulus_id: int
+    study_id: int | None
     category: str
     started_at: datetime
     settings: dict[str, Any]
@@ -101,9 +102,9 @@ class LiveRound:
     def started(cls, row: Mapping[str, Any], stimulus: StimulusView) -> "LiveRound":
         """The entry for a round just inserted from ``row`` (`services.starting`): nothing
         drawn, nothing guessed, credited."""
-        return cls(row["id"], row["player_id"], row["stimulus_id"], row["category"],
-                   row["started_at"], row["settings"], row["model_version"], "active", 0, 0.0,
-                   True, None, None, 0, 0, None,
+        return cls(row["id"], row["player_id"], row["stimulus_id"], row["study_id"],
+                   row["category"], row["started_at"], row["settings"], row["model_version"],
+                   "active", 0, 0.0, True, None, None, 0, 0, None,
                    np.zeros((stimulus.height, stimulus.width), dtype=bool), None)
 
 
@@ -147,7 +148,8 @@ _R = Round.__table__
 _P = BrushPoint.__table__
 _G = Guess.__table__
 _IDS = bindparam("ids", expanding=True)
-_SELECT_ROUNDS = select(_R.c.id, _R.c.player_id, _R.c.stimulus_id, _R.c.category, _R.c.started_at,
+_SELECT_ROUNDS = select(_R.c.id, _R.c.player_id, _R.c.stimulus_id, _R.c.study_id, _R.c.category,
+                        _R.c.started_at,
                         _R.c.settings, _R.c.model_version, _R.c.status, _R.c.n_points, _R.c.path_px,
                         _R.c.credited, _R.c.flag_reason, _R.c.duration_ms, _R.c.points,
                         _R.c.dropped_points).where(_R.c.id.in_(_IDS))
@@ -183,7 +185,8 @@ def load_rounds(conn: Connection, round_ids: Iterable[str]) -> dict[str, LiveRou
         mask = render.brush_mask(stored, stimulus.width, stimulus.height,
                                  row.settings["brush_radius_px"])
         loaded[row.id] = LiveRound(
-            row.id, row.player_id, row.stimulus_id, row.category, row.started_at, row.settings,
+            row.id, row.player_id, row.stimulus_id, row.study_id, row.category, row.started_at,
+            row.settings,
             row.model_version, row.status, row.n_points, row.path_px or 0.0, row.credited,
             row.flag_reason, row.duration_ms, row.points, row.dropped_points or 0,
             stored[-1] if stored else None, mask, guesses.get(row.id))

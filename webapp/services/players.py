@@ -1,116 +1,162 @@
-"""Who the visitor is: a player bound to the signed session cookie, with a pseudonym."""
+"""Who the visitor is: a player bound to the signed session cookie, with a pseudonym.
+
+A visitor is nobody until they agree to the consent text: pages and ``GET /api/me`` store
+nothing, and the consent (``POST /api/consent``, or a study's consent form) creates the player
+and its cookie (issue 21). Creating players is limited per client address class
+(``LIMIT_NEW_PLAYERS_PER_ADDRESS``), and pseudonyms are unique as a reader sees them
+(`services.pseudonyms`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-import re
-import unicodedata
+import time
 import uuid
 
-from flask import Request, current_app, session
+from flask import Request, current_app, request, session
+from limits import parse_many
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from ..extensions import db
+from ..addresses import address_class
+from ..extensions import db, limiter
 from ..models import Player, utcnow
 from .binding import is_bound_here
 from .errors import ServiceError
-
-PSEUDONYM_MAX = 24
+from .pseudonyms import clean_pseudonym, pseudonym_key
 _ADJECTIVES = ["Swift", "Curious", "Bold", "Quiet", "Bright", "Lucky", "Clever", "Gentle", "Brave",
                "Sunny", "Witty", "Calm", "Eager", "Nimble", "Jolly", "Keen"]
 _ANIMALS = ["Otter", "Falcon", "Panda", "Lynx", "Heron", "Koala", "Badger", "Gecko", "Marten",
             "Puffin", "Ibex", "Wombat", "Narwhal", "Tapir", "Fox", "Owl"]
 
 
-def generate_pseudonym(rng: random.Random | None = None) -> str:
+def generate_pseudonym(rng: random.Random | None = None, digits: int = 2) -> str:
     """A friendly random name such as ``CleverOtter42`` (players may change it)."""
     rng = rng or random.SystemRandom()
-    return f"{rng.choice(_ADJECTIVES)}{rng.choice(_ANIMALS)}{rng.randrange(10, 100)}"
+    number = rng.randrange(10 ** (digits - 1), 10 ** digits)
+    return f"{rng.choice(_ADJECTIVES)}{rng.choice(_ANIMALS)}{number}"
 
 
 def address_hash(request: Request) -> str | None:
-    """Salted SHA-256 of the client address: lets quality checks spot bursts from one address
-    without storing the address itself. ``X-Forwarded-For`` counts only behind trusted proxies
+    """Salted SHA-256 of the client's address class (`addresses.address_class`: the address, or
+    an IPv6 client's /64): lets quality checks spot bursts from one address without storing the
+    address itself. ``X-Forwarded-For`` counts only behind trusted proxies
     (``webapp/addresses.py`` rewrites ``remote_addr`` then)."""
     address = request.remote_addr
     if not address:
         return None
     salt = current_app.config["SECRET_KEY"]
-    return hashlib.sha256(f"{salt}|{address}".encode()).hexdigest()
+    return hashlib.sha256(f"{salt}|{address_class(address)}".encode()).hexdigest()
 
 
-def current_player(create: bool = True) -> Player | None:
-    """The player of this session, created (with a cookie) on first sight when ``create``.
-    A recruited participant counts only in the browser they are bound to."""
-    from flask import request
-
+def current_player(create: bool = False) -> Player | None:
+    """The player of this session, if any (a recruited participant counts only in the browser
+    they are bound to). With ``create``, one is made for a visitor without one
+    (`create_player`): only consent does that, since nothing is stored about a visitor before
+    they agree (issue 21)."""
     public_id = session.get("player")
     if public_id:
         player = db.session.scalar(select(Player).where(Player.public_id == public_id))
         if player is not None and is_bound_here(player):
             return player
-    if not create:
-        return None
-    player = Player(public_id=str(uuid.uuid4()), pseudonym=generate_pseudonym(),
-                    address_hash=address_hash(request))
+    return create_player() if create else None
+
+
+def check_new_player_allowed() -> None:
+    """429 (with Retry-After) when this client address class already made
+    ``LIMIT_NEW_PLAYERS_PER_ADDRESS`` players (Flask-Limiter syntax); counts this one."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    key = address_class()
+    strategy = limiter.limiter
+    items = parse_many(str(current_app.config["LIMIT_NEW_PLAYERS_PER_ADDRESS"]))
+    for item in items:
+        if not strategy.test(item, "new-player", key):
+            reset_at, _ = strategy.get_window_stats(item, "new-player", key)
+            retry = max(1, math.ceil(reset_at - time.time()))
+            raise ServiceError(f"too many new players from this address ({item}); try again in "
+                               f"{retry} s", status=429, retry_after=retry)
+    for item in items:
+        strategy.hit(item, "new-player", key)
+
+
+def new_player(**fields: object) -> Player:
+    """A new `Player` for this request's client (added to the session's transaction, not
+    committed), under the per-address creation limit, with a free generated pseudonym."""
+    check_new_player_allowed()
+    name = free_generated_pseudonym()
+    player = Player(public_id=str(uuid.uuid4()), pseudonym=name, pseudonym_key=pseudonym_key(name),
+                    address_hash=address_hash(request), **fields)
     db.session.add(player)
+    return player
+
+
+def create_player() -> Player:
+    """A new public player for this browser, committed, with its signed session cookie."""
+    player = new_player()
     db.session.commit()
     session["player"] = player.public_id
     session.permanent = True
     return player
 
 
-def _control_class() -> str:
-    """A regex character class body of every control, format and private-use character of the
-    Basic Multilingual Plane (Unicode categories Cc, Cf, Co): invisible or direction-changing
-    characters that would let a pseudonym impersonate another on the leaderboard. (Unpaired
-    surrogates never get this far: `api.errors.json_body` refuses them as invalid text.)"""
-    def escape(code: int) -> str:
-        return f"\\u{code:04x}"
-
-    parts = []
-    for category in ("Cc", "Cf", "Co"):
-        codes = [c for c in range(0x10000) if unicodedata.category(chr(c)) == category]
-        start = codes[0]
-        for prev, cur in zip(codes, codes[1:] + [None]):
-            if cur != prev + 1:
-                parts.append(escape(start) if start == prev else f"{escape(start)}-{escape(prev)}")
-                start = cur
-    return "".join(parts)
+def free_generated_pseudonym() -> str:
+    """A generated pseudonym no one holds yet (a few tries, then a longer number)."""
+    for digits in (2, 2, 2, 4, 4, 6):
+        name = generate_pseudonym(digits=digits)
+        if not pseudonym_taken(name):
+            return name
+    return f"Player{uuid.uuid4().hex[:12]}"
 
 
-_C = _control_class()
-#: A pseudonym: 1-24 characters after trimming surrounding whitespace, none of them a control or
-#: format character. One regex for the server's check and the OpenAPI schema, so both agree.
-PSEUDONYM_PATTERN = rf"^\s*[^\s{_C}](?:[^{_C}]{{0,{PSEUDONYM_MAX - 2}}}[^\s{_C}])?\s*$"
+def pseudonym_taken(name: str, by_other_than: Player | None = None) -> bool:
+    query = select(Player.id).where(Player.pseudonym_key == pseudonym_key(name))
+    if by_other_than is not None:
+        query = query.where(Player.id != by_other_than.id)
+    return db.session.scalar(query.limit(1)) is not None
 
 
-def clean_pseudonym(value: object) -> str:
-    """Validate a pseudonym against `PSEUDONYM_PATTERN` and trim it (stored as given otherwise;
-    pages escape it when they render it)."""
-    if not isinstance(value, str):
-        raise ServiceError("pseudonym must be a string")
-    if re.fullmatch(PSEUDONYM_PATTERN, value) is None:
-        raise ServiceError(f"pseudonym must be 1-{PSEUDONYM_MAX} printable characters")
-    return value.strip()
+def rename(player: Player, value: object) -> None:
+    """Give the player the pseudonym they chose (`pseudonyms.clean_pseudonym`), unless another
+    player holds one that reads the same (409). Commits."""
+    name = clean_pseudonym(value)
+    if pseudonym_taken(name, by_other_than=player):
+        raise ServiceError("that pseudonym is taken", status=409)
+    player.pseudonym, player.pseudonym_key = name, pseudonym_key(name)
+    try:
+        db.session.commit()
+    except IntegrityError:  # taken at the same moment by someone else
+        db.session.rollback()
+        raise ServiceError("that pseudonym is taken", status=409) from None
 
 
-def give_consent(player: Player, version: object, agree: object) -> None:
-    """Record that the player agreed to the current consent text (its version is stored)."""
+def check_consent_answer(version: object, agree: object) -> str:
+    """The consent version agreed to, or `ServiceError` for a wrong answer (before anything is
+    stored)."""
     required = current_app.config["CONSENT_VERSION"]
     if agree is not True:
         raise ServiceError("consent requires \"agree\": true")
     if version != required:
         raise ServiceError(f"consent version must be {required!r}", status=409)
-    player.consent_version = required
+    return required
+
+
+def give_consent(player: Player, version: object, agree: object) -> None:
+    """Record that the player agreed to the current consent text (its version is stored)."""
+    player.consent_version = check_consent_answer(version, agree)
     player.consented_at = utcnow()
     db.session.commit()
 
 
-def player_summary(player: Player) -> dict:
-    """The player's public view (GET /api/me)."""
+def player_summary(player: Player | None) -> dict:
+    """The player's public view (GET /api/me); a visitor who has not agreed yet has no player and
+    sees ``needs_consent``."""
     required = current_app.config["CONSENT_VERSION"]
+    if player is None:
+        return {"pseudonym": None, "total_score": 0, "best_round": 0, "rounds_played": 0,
+                "consent_version": None, "consent_required": required, "needs_consent": True}
     return {"pseudonym": player.pseudonym, "total_score": player.total_score,
             "best_round": player.best_round, "rounds_played": player.rounds_played,
             "consent_version": player.consent_version, "consent_required": required,

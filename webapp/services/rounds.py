@@ -17,34 +17,52 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Player, Round, Study
-from . import expiry
 from .clock import round_elapsed_ms
 from .live import LiveRound
 from .stimuli import stimulus_view
 
 #: a study round counts toward a participant's quota only with this many brush points (the
-#: research side's `few_points` quality flag draws the line at the same place) ...
+#: research side's `few_points` quality flag draws the line at the same place)
 MIN_POINTS_PER_STUDY_ROUND = 3
-#: ... and after this much server time, unless the study sets its own ``min_round_ms``
-DEFAULT_MIN_ROUND_MS = 2000
+#: the statuses that are a result of play: the drawing was recognised, or the timer ran out
+RESULTS = ("recognized", "timeout")
 
 
-def min_round_ms(study: Study) -> int:
-    value = study.settings.get("min_round_ms")
-    return DEFAULT_MIN_ROUND_MS if value is None else int(value)
+def study_credit(status: str, credited: bool | None, n_points: int) -> dict[str, Any]:
+    """Whether an ended study round counts toward the participant's completion, and why not.
+
+    The one rule, used by the page (``round_state``), the server's quota and completion checks
+    (`rounds_played`) and the research dashboard: a round counts when it was played to a result
+    (recognised, or the timer ran out), its input was credited by the anti-cheat, and it holds at
+    least `MIN_POINTS_PER_STUDY_ROUND` brush points. A quick win always counts; a skip never
+    does, however long it took, so nobody is paid for rounds skipped through.
+    """
+    if status == "skipped":
+        reason = "skipped rounds do not count toward the study"
+    elif status == "abandoned":
+        reason = "the round was left unfinished"
+    elif status not in RESULTS:
+        reason = "the round has not ended"
+    elif not credited:
+        reason = "the brush input did not look like a hand's, so the round was not credited"
+    elif n_points < MIN_POINTS_PER_STUDY_ROUND:
+        reason = f"a round needs at least {MIN_POINTS_PER_STUDY_ROUND} brush points to count"
+    else:
+        return {"counts": True, "reason": None}
+    return {"counts": False, "reason": reason}
+
+
+def counts_toward_study() -> Any:
+    """`study_credit`'s rule as a SQL condition on `Round` (a test holds the two equal)."""
+    return (Round.status.in_(RESULTS) & Round.credited.is_(True)
+            & (Round.n_points >= MIN_POINTS_PER_STUDY_ROUND))
 
 
 def rounds_played(player: Player, study: Study) -> int:
-    """The participant's study rounds that were genuinely played: ended by play (not
-    abandoned), credited by the anti-cheat, with brush points, and lasting at least the study's
-    minimum server time. Rounds skipped straight through, rounds of forged input and rounds left
-    to expire do not count, so nobody reaches the completion URL without playing."""
+    """The participant's study rounds that count toward completion (`study_credit`)."""
     return db.session.scalar(
         select(func.count(Round.id)).where(
-            Round.player_id == player.id, Round.study_id == study.id,
-            Round.status.in_(expiry.PLAYED), Round.credited.is_(True),
-            Round.n_points >= MIN_POINTS_PER_STUDY_ROUND,
-            Round.duration_ms >= min_round_ms(study))) or 0
+            Round.player_id == player.id, Round.study_id == study.id, counts_toward_study())) or 0
 
 
 # --- the page's view -------------------------------------------------------------------------
@@ -76,4 +94,6 @@ def round_state(live: LiveRound, totals: tuple[int, int]) -> dict[str, Any]:
         "points": rnd.points, "credited": rnd.credited,
         "total_score": totals[0], "best_round": totals[1],
         "model_version": rnd.model_version,
+        **({"study_credit": study_credit(rnd.status, rnd.credited, rnd.n_points)}
+           if rnd.study_id is not None and rnd.status != "active" else {}),
     }

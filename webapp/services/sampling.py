@@ -12,7 +12,7 @@ plays (`services.coverage`), so the choice costs the same with a million rounds 
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from sqlalchemy import select
 
@@ -33,10 +33,13 @@ def study_stimulus_ids(study: Any) -> list[int] | None:
     return list(ids) if ids else None
 
 
-def least_played(counts: Mapping[int, int], previous: int | None,
-                 rng: random.Random) -> int:
+def least_played(counts: Mapping[int, int], previous: int | None, rng: random.Random,
+                 unwinnable: Collection[int] = ()) -> int:
     """The least-played stimulus of ``counts`` (``{stimulus id: plays}``), never ``previous``
-    unless it is the only one (ties at random)."""
+    unless it is the only one (ties at random). Stimuli in ``unwinnable`` (drawings the
+    classifier does not recognise even fully revealed, `services.recognition`: the open game
+    leaves them out) are chosen only when nothing else is left."""
+    counts = {sid: n for sid, n in counts.items() if sid not in unwinnable} or dict(counts)
     candidates = {sid: n for sid, n in counts.items() if sid != previous} or dict(counts)
     if not candidates:
         raise ServiceError("the active stimulus set is empty", status=409)

@@ -64,7 +64,8 @@ _numbered = (select(_R.c.player_id, _R.c.stimulus_id, _R.c.status, _R.c.started_
              .where(_R.c.player_id.in_(_IDS)).subquery())
 #: each player's active rounds, and their latest round (n = 1) whatever its status
 _RUNNING_AND_PREVIOUS = select(_numbered).where((_numbered.c.status == "active") | (_numbered.c.n == 1))
-_COUNTS = select(_S.c.id, _S.c.set_id, _S.c.play_count).where(_S.c.set_id.in_(_IDS))
+_COUNTS = select(_S.c.id, _S.c.set_id, _S.c.play_count, _S.c.full_reveal_recognised).where(
+    _S.c.set_id.in_(_IDS))
 _INSERT = insert(_R)
 
 
@@ -129,6 +130,8 @@ class _Decisions:
         self.default_sets: list[int] | None = None
         self.counts: dict[int, int] = {}
         self.sets_of: dict[int, int] = {}
+        #: drawings the classifier does not recognise even fully revealed (`services.recognition`)
+        self.unwinnable: set[int] = set()
         self.sets_read: set[int] = set()
         self._player_ids = player_ids
         self._players_read = False
@@ -163,8 +166,10 @@ class _Decisions:
     def play_counts(self, set_ids: list[int]) -> dict[int, int]:
         missing = [sid for sid in set_ids if sid not in self.sets_read]
         if missing:
-            for stimulus_id, set_id, count in self.conn.execute(_COUNTS, {"ids": missing}):
+            for stimulus_id, set_id, count, winnable in self.conn.execute(_COUNTS, {"ids": missing}):
                 self.counts[stimulus_id], self.sets_of[stimulus_id] = count, set_id
+                if winnable is False:
+                    self.unwinnable.add(stimulus_id)
             self.sets_read.update(missing)
             preload_stimulus_views(self.counts)
         wanted = set(set_ids)
@@ -182,6 +187,11 @@ def _default_set_ids() -> list[int]:
 
 
 def _study_for(decisions: _Decisions, player: Any, slug: object) -> Study | None:
+    """The study a new round belongs to. A recruited participant's rounds always belong to their
+    own study (webapp/study_nav.py): a start without ``study`` is attached to it, and one naming
+    another study is refused, so no round of theirs is ever stored outside it."""
+    if player.study_id is not None:
+        slug = _own_study_slug(player, slug)
     if slug is None:
         return None
     study = decisions.study(slug)  # type: ignore[arg-type]
@@ -194,6 +204,18 @@ def _study_for(decisions: _Decisions, player: Any, slug: object) -> Study | None
         if quota and rounds_played(db.session.get(Player, player.id), study) >= quota:
             raise ServiceError("all rounds of this study are done", status=409)
     return study
+
+
+def _own_study_slug(player: Any, slug: object) -> object:
+    """The study slug a participant's round start stands for: their own study's when the page
+    named none, refused (403) when it named another one."""
+    own = db.session.scalar(select(Study.slug).where(Study.id == player.study_id, Study.mode != "public"))
+    if own is None or slug == own:
+        return slug
+    if slug is None:
+        return own
+    raise ServiceError(f"you are taking part in the study {own!r}: rounds of another study "
+                       "or of the open game are not stored for you", status=403)
 
 
 def _decide(decisions: _Decisions, start: Start, rid: str, version: str,
@@ -224,7 +246,9 @@ def _decide(decisions: _Decisions, start: Start, rid: str, version: str,
     only = study_stimulus_ids(study)
     if only:
         counts = {sid: n for sid, n in counts.items() if sid in set(only)}
-    chosen = least_played(counts, decisions.previous.get(player.id), rng)
+    # The open game serves no drawing that cannot be won; a study serves the ones it chose.
+    chosen = least_played(counts, decisions.previous.get(player.id), rng,
+                          decisions.unwinnable if study is None else ())
     stimulus = stimulus_view(chosen)
     decisions.counts[chosen] += 1
     decisions.running[player.id] += 1
