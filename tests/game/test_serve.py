@@ -20,7 +20,9 @@ import sys
 import threading
 import time
 import urllib.error
+import uuid
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -93,13 +95,14 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.fixture
-def served(database: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`make serve`'s command (scripts/serve.py) on a free port; yields (base URL, instance)."""
+@contextmanager
+def _serving(database: str, tmp_path: Path, *gunicorn: str) -> Iterator[tuple[str, Path]]:
+    """`make serve`'s command (scripts/serve.py) on a free port, with its default gunicorn
+    options or ``gunicorn``; yields (base URL, instance)."""
     _nginx_or_skip()
     port, instance = _free_port(), tmp_path / "instance"
     process = subprocess.Popen([sys.executable, "scripts/serve.py", "--port", str(port),
-                                "--instance", str(instance)],
+                                "--instance", str(instance), *(["--", *gunicorn] if gunicorn else [])],
                                cwd=REPO, env=_environment(database, tmp_path),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -109,6 +112,12 @@ def served(database: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         _stop(process)
     assert not list((instance / "serve").glob("nginx.pid")) or not _pid_alive(instance)
+
+
+@pytest.fixture
+def served(database: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with _serving(database, tmp_path) as server:
+        yield server
 
 
 def _pid_alive(instance: Path) -> bool:
@@ -222,3 +231,31 @@ def test_make_serve_runs_production_settings_and_logs_to_files(served):
     assert {"nginx-access.log", "nginx-error.log", "gunicorn-access.log",
             "gunicorn-error.log"} <= logs
     assert re.search(r"POST /api/consent", (instance / "logs" / "nginx-access.log").read_text())
+
+
+def test_make_serve_carries_the_game_socket(database, tmp_path):
+    """nginx passes the game socket's upgrade through (deploy/nginx.conf, issue 22): a round
+    starts and takes a batch over it, with `make play`'s gunicorn options."""
+    from websockets.sync.client import connect
+
+    from tests.conftest import shipped_settings
+
+    version = shipped_settings("CONSENT_VERSION")["CONSENT_VERSION"]
+    options = ["--worker-class", "gthread", "--workers", "1", "--threads", "24", "--timeout", "60"]
+    with _serving(database, tmp_path, *options) as (base, _):
+        consent = urllib.request.Request(base + "/api/consent", method="POST",
+                                         data=json.dumps({"version": version, "agree": True}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(consent, timeout=10) as response:
+            cookie = response.headers["Set-Cookie"].split(";", 1)[0]
+        with connect(base.replace("http://", "ws://") + "/api/socket",
+                     additional_headers={"Cookie": cookie}, open_timeout=10) as ws:
+            round_id = str(uuid.uuid4())
+            ws.send(json.dumps({"id": 1, "method": "POST", "path": "/api/rounds",
+                                "body": {"round_id": round_id}}))
+            started = json.loads(ws.recv(timeout=30))
+            assert started["status"] == 201, started
+            ws.send(json.dumps({"id": 2, "method": "POST", "path": f"/api/rounds/{round_id}/points",
+                                "body": {"start_index": 0, "points": [[1.5, 0.5, 100.0]]}}))
+            batch = json.loads(ws.recv(timeout=30))
+            assert batch["status"] == 200 and batch["body"]["n_points"] == 1, batch
