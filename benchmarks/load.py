@@ -17,7 +17,8 @@ Baselines, measured in the same run before the server starts (so they have the m
 * ``service_guesses_per_s``: the same players, same code and cadence, against the guess service
   alone (`benchmarks.ideal_server`: no HTTP, no database), i.e. the guesses these players can ask
   for at all. ``served_vs_service`` is the real server's share of it (1.0 would be a server that
-  costs nothing).
+  costs nothing). ``service_p99_ms`` is their p99 latency there: what the load generator and the
+  machine add to any latency, with no server at all.
 * ``service_unpaced_guesses_per_s``: the guess service's raw rate, fed ``--players`` images per
   forward pass as fast as it answers (what players who never wait could ask for).
 
@@ -36,11 +37,13 @@ import time
 import numpy as np
 
 from benchmarks.ideal_server import IdealServer
-from benchmarks.players import TRANSPORTS, play, transport_for
+from benchmarks.players import TRANSPORTS, plan_hands, play, transport_for
 from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
-                               crowd_behind_one_address, uncredited_rounds)
+                               crowd_behind_one_address, stimulus_ids, uncredited_rounds)
 
 WARMUP_S = 3.0
+#: players of the warm-up (they load the classifier in each worker before the timed run)
+WARMUP_PLAYERS = 4
 #: the longest the paced baseline plays (it reaches its steady rate within seconds)
 BASELINE_MAX_S = 15.0
 #: issue 22's targets, checked by ``--check``
@@ -48,13 +51,15 @@ TARGET_P99_MS = 300.0
 TARGET_SERVED_VS_SERVICE = 0.5
 
 
-def paced_service_throughput(classifier, players: int, seconds: float) -> float:  # noqa: ANN001
-    """Guesses/s the guess service alone serves to ``players`` paced players (see the docstring)."""
+def paced_service_throughput(classifier, players: int, seconds: float) -> tuple[float, float]:  # noqa: ANN001
+    """Guesses/s the guess service alone serves to ``players`` paced players (see the
+    docstring), and the p99 latency they saw (the load generator's own share of a latency)."""
     from webapp.cli import DEFAULT_SET_FILE
 
     ideal = IdealServer(classifier, str(DEFAULT_SET_FILE))
+    plan_hands(ideal.transport, range(len(ideal.drawings)))
     recorder, _ = play(ideal.transport, players, seconds)
-    return len(recorder.latencies_ms) / seconds
+    return len(recorder.latencies_ms) / seconds, percentile(recorder.latencies_ms, 99)
 
 
 def unpaced_service_throughput(classifier, players: int, total: int = 4000) -> float:  # noqa: ANN001
@@ -88,17 +93,20 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
     from webapp.services.guessing import use_classifier_threads
 
     db = TempDatabase(database)
-    server = GameServer(db, workers=workers, env=crowd_behind_one_address(players))
-    paced = unpaced = None
+    # the warm-up's players join from the same address, before the run's (consent makes players)
+    server = GameServer(db, workers=workers, env=crowd_behind_one_address(players + WARMUP_PLAYERS))
+    paced = unpaced = paced_p99 = None
     try:
         if baseline:  # before the server runs: the baselines have the CPU alone
             classifier = load_classifier(device="cpu")
             use_classifier_threads(from_env("instance")["CLASSIFIER_THREADS"])  # as the server does
             unpaced = unpaced_service_throughput(classifier, players)
-            paced = paced_service_throughput(classifier, players, min(seconds, BASELINE_MAX_S))
+            paced, paced_p99 = paced_service_throughput(classifier, players,
+                                                        min(seconds, BASELINE_MAX_S))
         server.setup()
         server.start()
-        play(transport_for(transport, server.base_url), min(players, 4), WARMUP_S)  # loads the classifier
+        play(transport_for(transport, server.base_url), WARMUP_PLAYERS, WARMUP_S)
+        plan_hands(transport_for("http", server.base_url), stimulus_ids(db.url))
         before = server.pipeline_stats()
         server_cpu = server.cpu_seconds(list(before))
         database_cpu = server.database_cpu_seconds()
@@ -130,6 +138,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "rounds_not_credited": sum(not_credited.values()), "not_credited_by_rule": not_credited,
             "guesses_per_s": round(served, 1),
             "service_guesses_per_s": round(paced, 1) if paced else None,
+            "service_p99_ms": round(paced_p99, 1) if paced_p99 else None,
             "served_vs_service": round(served / paced, 3) if paced else None,
             "service_unpaced_guesses_per_s": round(unpaced, 1) if unpaced else None,
             "served_vs_unpaced": round(served / unpaced, 3) if unpaced else None,
@@ -190,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
           f"errors {r['errors']} {r['errors_by_status']} (+{r['unreachable']} unanswered)")
     if r["service_guesses_per_s"] is not None:
         print(f"served {r['guesses_per_s']} guesses/s vs {r['service_guesses_per_s']}/s from the guess "
-              f"service alone with the same players (same run) -> x{r['served_vs_service']}; "
-              f"unpaced service {r['service_unpaced_guesses_per_s']}/s -> x{r['served_vs_unpaced']}")
+              f"service alone with the same players (same run, their p99 {r['service_p99_ms']} ms) "
+              f"-> x{r['served_vs_service']}; unpaced service {r['service_unpaced_guesses_per_s']}/s "
+              f"-> x{r['served_vs_unpaced']}")
     else:
         print(f"served {r['guesses_per_s']} guesses/s (no baseline)")
     print(f"{r['mean_images_per_forward']} images per forward pass ({r['forward_passes']} passes), "

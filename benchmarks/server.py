@@ -141,6 +141,15 @@ def uncredited_rounds(url: str) -> dict[str, int]:
     return by_rule
 
 
+def stimulus_ids(url: str) -> list[int]:
+    """The ids of the stimuli stored in the database at ``url``."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = list(conn.execute(sa.text("SELECT id FROM stimulus ORDER BY id")).scalars())
+    engine.dispose()
+    return ids
+
+
 def proc_stat_fields(pid: int) -> list[str]:
     """The fields of ``/proc/<pid>/stat`` after the command name, so ``[0]`` is field 3 (state);
     the name is cut at its last ``)`` because it may itself hold spaces and parentheses."""

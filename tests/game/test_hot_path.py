@@ -106,6 +106,55 @@ def test_a_batch_whose_commit_fails_is_not_acknowledged(game_app, monkeypatch):
     assert _count(game_app, "SELECT count(*) FROM brush_point") == 5
 
 
+def test_a_failed_commit_replays_the_tick_prepared_on_top_of_it(game_app, monkeypatch):
+    """The applier prepares the next tick while the writer commits this one. When that commit
+    fails, the next tick (here: a second tab's batch that continues the first) was built on
+    points that are not stored: it is replayed too, on what is stored, and the round's points
+    stay contiguous, every acknowledged one stored."""
+    client = consented_client(game_app)
+    round_id, _ = start(client)
+    tab = _clones(game_app, client, 1)[0]
+    entered, release = threading.Event(), threading.Event()
+    real_write = group_commit.write
+    calls = []
+
+    def first_fails(conn, works):  # noqa: ANN001, ANN202 - stands in for group_commit.write
+        calls.append(len(works))
+        if len(calls) == 1:
+            entered.set()
+            assert release.wait(30)
+            raise sa.exc.OperationalError("COMMIT", {}, RuntimeError("disk I/O error"))
+        return real_write(conn, works)
+
+    monkeypatch.setattr(group_commit, "write", first_fails)
+    points = _border(10)
+    url = f"/api/rounds/{round_id}/points"
+    answers: dict[str, object] = {}
+    first = threading.Thread(target=lambda: answers.update(first=client.post(
+        url, json={"start_index": 0, "points": points[:5]})))
+    first.start()
+    assert entered.wait(30)
+    second = threading.Thread(target=lambda: answers.update(second=tab.post(
+        url, json={"start_index": 5, "points": points[5:]})))
+    second.start()
+    time.sleep(0.5)  # the second batch is applied on the first's uncommitted points meanwhile
+    release.set()
+    first.join(30)
+    second.join(30)
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses["first"] == 200 and statuses["second"] in (200, 409), statuses
+    stored = _count(game_app, "SELECT count(*) FROM brush_point WHERE round_id = :r", r=round_id)
+    top = _count(game_app, "SELECT coalesce(max(idx), -1) FROM brush_point WHERE round_id = :r",
+                 r=round_id)
+    assert stored == top + 1 and stored in (5, 10)  # contiguous, nothing half-stored
+    for answer in answers.values():
+        if answer.status_code == 200:
+            assert answer.json["n_points"] <= stored
+    if statuses["second"] == 409:
+        assert answers["second"].json["expected_index"] == 5 or stored == 5
+    assert get_pipeline(game_app).replays >= 1  # the second tick was given up and replayed
+
+
 @pytest.fixture
 def two_workers(game_app):
     """A second app on the same database: another gunicorn worker, with its own pipeline and

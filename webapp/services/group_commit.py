@@ -8,7 +8,8 @@ number of statements, whatever their number:
 1. lock the tick's rounds in id order (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
    already holds its one write lock) and read their `live.Version` and the players' totals;
 2. leave out every round whose stored version differs from the one its `LiveRound` was computed
-   from (another process or request changed it: the pipeline reloads it and replays its batches);
+   from (another process or request changed it), or whose entry an earlier tick gave up (it
+   failed while this one was being prepared): the pipeline reloads it and replays its requests;
 3. one executemany each: update the rounds, insert the points, insert the guesses, add the
    points of the rounds that ended credited to their players (in SQL: ``x = x + n``, in
    player-id order);
@@ -55,22 +56,29 @@ _SCORE = (update(_PL).where(_PL.c.id == bindparam("pid"))
 
 @dataclass
 class RoundWork:
-    """A round's share of a tick: its entry, the row as it was before the tick, its changes."""
+    """A round's share of a tick: its entry, the row as it was before the tick, its changes, and
+    (once `seal` ran, at the end of the tick's first stage) the row and version it leaves: the
+    entry itself may already be moving on with the next tick while this one is written."""
 
     live: LiveRound
     before: dict[str, Any]
     changes: list[Change] = field(default_factory=list)
+    after: dict[str, Any] | None = None
+    after_version: Version | None = None
 
     @classmethod
     def of(cls, live: LiveRound) -> "RoundWork":
         return cls(live, live.row())
 
+    def seal(self) -> None:
+        self.after = {**self.live.row(), "ended_at": ended_at(self.live)}
+        self.after_version = self.live.current_version()
+
     def row(self) -> dict[str, Any] | None:
         """The round's UPDATE parameters, or None when nothing in its row changed."""
-        row = self.live.row()
-        if row == self.before:
-            return None
-        return {**row, "ended_at": ended_at(self.live)}
+        assert self.after is not None, "seal() the work first"
+        return None if {k: v for k, v in self.after.items() if k != "ended_at"} == self.before \
+            else self.after
 
 
 @dataclass
@@ -91,7 +99,8 @@ def write(conn: Connection, works: dict[str, RoundWork]) -> Committed:
         return Committed(set(), {})
     stored = {row.id: row for row in conn.execute(_LOCK, {"ids": sorted(works)})}
     conflicts = {rid for rid, work in works.items()
-                 if rid not in stored or Version(*stored[rid][1:5]) != work.live.version}
+                 if work.live.stale or rid not in stored
+                 or Version(*stored[rid][1:5]) != work.live.version}
     totals = {row.player_id: (row.total_score, row.best_round) for row in stored.values()}
     rounds, points, guesses, scores = [], [], [], []
     for rid, work in works.items():

@@ -80,6 +80,8 @@ class LiveRound:
     guess: dict[str, Any] | None
     #: what the database held when this entry was last in step with it
     version: Version = field(init=False)
+    #: given up (its tick failed or its round changed elsewhere): ticks prepared on it replay
+    stale: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.version = self.current_version()

@@ -1,25 +1,27 @@
-"""The hot path: every request about a live round in a process goes through one tick loop.
+"""The hot path: every request about a round in a process goes through one tick loop.
 
 A request thread (HTTP or WebSocket) hands its batch of brush points to `Pipeline.add_points`
-(or its end of the round to `end_round`, its read to `read_round`) and waits. One thread per
-process takes every request that arrived meanwhile and, per tick:
+(or its round start to `start_round`, its end of the round to `end_round`, its read to
+`read_round`) and waits. Each tick takes every request that arrived meanwhile, in two stages on
+two threads, so that one tick is written while the next is prepared:
 
-1. loads the rounds it has no `live.LiveRound` for (three reads for all of them);
-2. applies each request in arrival order (`brushing.apply_batch`: validation, anti-cheat, late
-   points, skip, the revealed mask; `apply_end`, `apply_read`), with no transaction open;
-3. guesses for every round with new points in one forward pass (`GuessService.top5_many`),
-   still with no transaction open, and decides recognition by the server's clock;
-4. writes everything in one transaction, the tick's round starts (`starting.start_rounds`) and
-   its rounds' changes (`group_commit.write`), checking under the row locks that no round
-   changed since it was read;
-5. answers each batch only after that commit.
+1. the applier loads the rounds it has no `live.LiveRound` for (three reads for all of them),
+   applies each request in arrival order (`brushing.apply_batch`: validation, anti-cheat, late
+   points, skip, the revealed mask; `apply_end`, `apply_read`), guesses for every round with new
+   points in one forward pass (`GuessService.top5_many`) and decides recognition by the
+   server's clock, all with no transaction open, and hands the tick over;
+2. the writer stores it in one transaction: the tick's round starts (`starting.start_rounds`)
+   and its rounds' changes (`group_commit.write`), checking under the row locks that no round
+   changed since it was read; then it answers each request, only after that commit.
 
 Before, each batch ran its own two transactions, and one worker's CPU went to Flask, the ORM
 and six to eight statements per batch, and each round start its own ORM transaction (docs/load.md
 has the figures). Now the statements are shared by all requests of a tick, whose size grows with
 the load: the busier the server, the cheaper each batch. New rounds go straight into the cache;
-on SQLite the tick thread is the game's only writer, and on PostgreSQL each tick waits for one
-flush of the log, not one per start and per batch.
+on SQLite the writer is the game's only writer, and on PostgreSQL each tick waits for one flush
+of the log, not one per start and per batch. The applier runs at most one tick ahead, on the
+entries the writer has not committed yet; if that commit fails, the entries are given up
+(`LiveRound.stale`) and the requests of both ticks on them are replayed.
 
 Rounds that changed elsewhere (another worker, the sweep for abandoned rounds, a withdrawal)
 are caught by the version check: their entries are dropped, and their requests go to the front
@@ -32,6 +34,7 @@ current tick waits for the next one, so a round's batches are decided in order.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -80,7 +83,19 @@ class Job:
     attempts: int = 0
     #: what applying it did (None until applied, or when it was refused)
     change: brushing.Change | None = None
+    #: the round as the page will see it once committed (without the player's totals)
+    state: dict[str, Any] | None = None
     error: BaseException | None = None
+
+
+@dataclass
+class Tick:
+    """A tick between its two stages: the round starts to decide, and the requests applied (with
+    each round's share) for the writer to store and answer."""
+
+    starts: list[Job]
+    ready: list[Job]
+    works: dict[str, RoundWork]
 
 
 class Pipeline:
@@ -92,6 +107,9 @@ class Pipeline:
         self._queue: list[Job] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._handoff: queue.Queue[Tick] = queue.Queue(maxsize=1)
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         self._window_s = float(app.config["GUESS_BATCH_WINDOW_MS"]) / 1000.0
         self._max_jobs = int(app.config["GUESS_MAX_BATCH"])
         #: ticks run, requests answered in them, and requests replayed because their round had
@@ -118,9 +136,9 @@ class Pipeline:
 
     def start_round(self, player_id: int, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Start (or re-post) a round (`starting.start_rounds`); ``(state, 201 or 200)``. Starts
-        run on the tick thread, all of a tick's in one transaction, before its other requests:
-        on SQLite the tick thread is then the game's only writer, so no start waits out another
-        writer's lock (under load they did, for the 5 s busy timeout, and failed)."""
+        run on the writer, all of a tick's in its one transaction: on SQLite the writer is then
+        the game's only writer, so no start waits out another writer's lock (under load they
+        did, for the 5 s busy timeout, and failed)."""
         return self._submit(Job("start", player_id, "", body, server_now()))
 
     def _submit(self, job: Job) -> Any:
@@ -168,40 +186,96 @@ class Pipeline:
             return jobs
 
     def _run(self) -> None:
+        """The applier: takes each tick's requests, applies them and guesses, and hands the tick
+        to the writer (`_write_loop`), then goes on with the next one while it commits."""
         with self.app.app_context():
             while (jobs := self._take()) is not None:
                 self.ticks += 1
                 try:
-                    self._tick(jobs)
+                    tick = self._prepare(jobs)
                 except BaseException as exc:  # never leave a request waiting forever
-                    with self._cond:
-                        queued = set(map(id, self._queue))
-                    for job in jobs:
-                        if not job.future.done() and id(job) not in queued:
-                            job.future.set_exception(exc)
+                    for job in jobs:  # entries it may have half changed are read again
+                        if (live := self.rounds.get(job.round_id)) is not None:
+                            self._forget(live)
+                    self._fail_unqueued(jobs, exc)
+                    continue
                 finally:
                     db.session.close()  # hold nothing between ticks
+                self._hand_over(tick)
 
-    def _tick(self, jobs: list[Job]) -> None:
-        starts = [job for job in jobs if job.kind == "start"]
+    def _prepare(self, jobs: list[Job]) -> Tick:
+        """A tick's first stage, with no transaction open: apply its requests about live rounds,
+        guess, and seal what each round's row and answers will be."""
         ready, waiting, works = self._apply_all([job for job in jobs if job.kind != "start"])
         self._guess([(works[job.round_id].live, job) for job in ready
                      if job.change is not None and job.change.image is not None])
-        if starts or works:
-            try:
-                started, committed = self._write(starts, works)
-            except Exception as exc:  # the database failed: nothing of this tick is stored
-                db.session.rollback()
-                for rid in works:
-                    self.rounds.drop(rid)
-                self._retry_or_fail(starts + ready, exc)
-            else:
-                self._answer_starts(starts, started)
-                self._answer(ready, works, committed)
-        else:
-            self._answer(ready, works, group_commit.Committed(set(), {}))
+        for work in works.values():
+            work.seal()
+        for job in ready:
+            if job.error is None:
+                live = works[job.round_id].live
+                job.state = round_state(live, (0, 0))  # the totals come with the commit
         if waiting:
             self._enqueue(waiting, front=True)
+        return Tick([job for job in jobs if job.kind == "start"], ready, works)
+
+    def _hand_over(self, tick: Tick) -> None:
+        """Queue the tick for the writer (waiting while the writer still has one queued: the
+        applier runs at most one tick ahead), and make sure a writer runs."""
+        self._handoff.put(tick)
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="batch-writer",
+                                                daemon=True)
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        """The writer: stores each tick in one transaction and answers its requests."""
+        with self.app.app_context():
+            while True:
+                try:
+                    tick = self._handoff.get(timeout=IDLE_EXIT_S)
+                except queue.Empty:
+                    with self._writer_lock:
+                        if self._handoff.empty():
+                            self._writer = None
+                            return
+                    continue
+                try:
+                    self._store(tick)
+                except BaseException as exc:  # never leave a request waiting forever
+                    self._fail_unqueued(tick.starts + tick.ready, exc)
+                finally:
+                    db.session.close()
+
+    def _store(self, tick: Tick) -> None:
+        """A tick's second stage: its one transaction, then its answers."""
+        if not (tick.starts or tick.works):
+            self._answer(tick.ready, tick.works, group_commit.Committed(set(), {}))
+            return
+        try:
+            started, committed = self._write(tick.starts, tick.works)
+        except Exception as exc:  # the database failed: nothing of this tick is stored
+            db.session.rollback()
+            for work in tick.works.values():
+                self._forget(work.live)
+            self._retry_or_fail(tick.starts + tick.ready, exc)
+        else:
+            self._answer_starts(tick.starts, started)
+            self._answer(tick.ready, tick.works, committed)
+
+    def _forget(self, live: LiveRound) -> None:
+        """Drop a round whose entry may not match the database (its tick failed, or another
+        process changed it). A tick prepared meanwhile on the same entry replays too."""
+        live.stale = True
+        self.rounds.drop(live.id)
+
+    def _fail_unqueued(self, jobs: list[Job], exc: BaseException) -> None:
+        with self._cond:
+            queued = set(map(id, self._queue))
+        for job in jobs:
+            if not job.future.done() and id(job) not in queued:
+                job.future.set_exception(exc)
 
     def _apply_all(self, jobs: list[Job]) -> tuple[list[Job], list[Job], dict[str, RoundWork]]:
         """Apply the tick's requests about live rounds in arrival order, with no transaction
@@ -267,24 +341,24 @@ class Pipeline:
 
     def _answer(self, ready: list[Job], works: dict[str, RoundWork],
                 committed: group_commit.Committed) -> None:
-        """Answer the tick's batches after its commit; replay those of rounds that changed."""
+        """Answer the tick's requests after its commit; replay those of rounds that changed."""
         for rid, work in works.items():
             if rid in committed.conflicts:
-                self.rounds.drop(rid)
+                self._forget(work.live)
             else:
-                work.live.version = work.live.current_version()
-        self.replays += sum(1 for job in ready if job.round_id in committed.conflicts)
-        self._retry_or_fail([job for job in ready if job.round_id in committed.conflicts],
-                            ServiceError("this round keeps changing elsewhere: send the batch "
-                                         "again", status=503, retry_after=RETRY_AFTER_S))
+                work.live.version = work.after_version
+        replay = [job for job in ready if job.round_id in committed.conflicts]
+        self.replays += len(replay)
+        self._retry_or_fail(replay, ServiceError("this round keeps changing elsewhere: send the "
+                                                 "batch again", status=503, retry_after=RETRY_AFTER_S))
         for job in ready:
             if job.round_id in committed.conflicts:
                 continue
             if job.error is not None:
                 job.future.set_exception(job.error)
                 continue
-            live = works[job.round_id].live
-            job.future.set_result(round_state(live, committed.totals[live.player_id]))
+            total, best = committed.totals[works[job.round_id].live.player_id]
+            job.future.set_result({**job.state, "total_score": total, "best_round": best})
             self.requests += 1
 
     def _live_rounds(self, round_ids: set[str]) -> dict[str, LiveRound]:
