@@ -189,10 +189,11 @@ def test_a_page_on_another_port_cannot_change_a_player(browser, live_server_fact
 def test_the_pages_beacon_flush_still_lands(browser, live_server_factory) -> None:
     """The page hands unsent points to navigator.sendBeacon when it is hidden; the JSON-only,
     same-origin-only API must still take them (a JSON Blob from the site's own page)."""
-    from tests.browser.gameplay import drag_mouse, ink_path, stimulus, stored_round
+    from tests.browser.gameplay import Network, drag_mouse, ink_path, stimulus, stored_round
 
     server = live_server_factory(RECOGNITION_MIN_PROB=1.01, ROUND_TIMER_MS=120000)
-    context, page, errors = open_game(browser, server)
+    network = Network()
+    context, page, errors = open_game(browser, server, network)
     round_id = page.evaluate("window.__da.roundId()")
     st = stimulus(page)
     # What reaches the server (Playwright cannot intercept beacons, only the page's fetches).
@@ -205,8 +206,9 @@ def test_the_pages_beacon_flush_still_lands(browser, live_server_factory) -> Non
         return inner(environ, start_response)
 
     server.app.wsgi_app = recording
-    # The outbox's own fetches fail, so only the beacon can deliver the points.
-    page.route("**/points", lambda route: route.abort())
+    # The outbox's own requests fail (its fetches, and the game socket drops), so only the
+    # beacon can deliver the points.
+    network.cut(page, "**/points")
     drag_mouse(page, ink_path(st["gray"])[:12], st["width"], st["height"])
     generated = page.evaluate("window.__da.pointCount()")
     assert generated > 0
