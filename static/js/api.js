@@ -85,7 +85,13 @@ class GameSocket {
   connect() {
     if (this.ws !== null || typeof WebSocket === "undefined" || Date.now() < this.retryAt) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}${SOCKET_PATH}`);
+    let ws;
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}${SOCKET_PATH}`);
+    } catch (_) {  // e.g. a policy forbids it: play over HTTP, ask again much later
+      this.retryAt = Date.now() + SOCKET_RETRY_MS[SOCKET_RETRY_MS.length - 1];
+      return;
+    }
     this.ws = ws;
     ws.onopen = () => { this.failures = 0; };
     ws.onmessage = (event) => {
