@@ -25,6 +25,7 @@ server at all: the guess service answers in process, the load benchmark's baseli
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import threading
@@ -32,11 +33,13 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Coroutine, Iterable, Protocol, TypeVar
 
 import aiohttp
 import numpy as np
 from PIL import Image
+
+T = TypeVar("T")
 
 # The page's outbox (static/js/api.js) and a player's pace.
 FLUSH_DELAY_S = 0.150
@@ -408,7 +411,7 @@ def plan_hands(make_transport: Any, stimulus_ids: Iterable[int]) -> None:
             await planner.ink({"id": stimulus_id, "image_url": f"/api/stimuli/{stimulus_id}/image.png"})
         await planner.transport.close()
 
-    asyncio.run(main())
+    run_event_loop(main())
 
 
 def play(make_transport: Any, players: int, seconds: float,
@@ -425,7 +428,15 @@ def play(make_transport: Any, players: int, seconds: float,
             timeout=seconds + REQUEST_TIMEOUT_S + 10)
         return crowd
 
-    return recorder, asyncio.run(main())
+    return recorder, run_event_loop(main())
+
+
+def run_event_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)`` on a thread of its own. The caller's thread may already run
+    an event loop: a test session that used Playwright's sync API keeps one running in the main
+    thread, and there ``asyncio.run`` refuses to start (the CI run failed that way)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def transport_for(kind: str, base_url: str) -> Any:
