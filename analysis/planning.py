@@ -38,8 +38,6 @@ DEFAULT_TARGET_CEILING = 0.8
 MIN_PILOT_DRAWINGS = 5
 #: and at most this many drawings (those with the most rounds) are used, to bound the cost
 MAX_PILOT_DRAWINGS = 40
-#: a genuine round has at least this many brush points (fewer cannot be a stroke)
-MIN_POINTS_PER_ROUND = 3
 
 
 def projected_ceiling(r_single_round: float, n_rounds: float) -> float:

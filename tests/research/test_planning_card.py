@@ -25,8 +25,8 @@ def _spot_points(spot: tuple[float, float], seed: int, n: int = 20) -> list[tupl
 
 def _pilot(app, players_per_drawing: int, n_drawings: int = 6, **settings):
     """A study whose drawings each have ``players_per_drawing`` genuine rounds, plus rounds that
-    must not count: 2-point rounds, an abandoned one, one that is not credited, one by an
-    excluded participant. Returns the study slug and the genuine rounds as the card should use them."""
+    do not count toward the study and must not count here: 2-point rounds, an abandoned one, a
+    skipped one, one that is not credited, one by an excluded participant. Returns the study slug and the genuine rounds as the card should use them."""
     from webapp.extensions import db
     from webapp.models import Round
 
@@ -45,6 +45,7 @@ def _pilot(app, players_per_drawing: int, n_drawings: int = 6, **settings):
             extra = players[-1]
             add_round(extra, stimulus, [(1.0, 1.0, 0.0), (27.0, 27.0, 10.0)], study=study)  # 2 points: not a stroke
             add_round(extra, stimulus, _spot_points((2, 25), 9), study=study, status="abandoned")
+            add_round(extra, stimulus, _spot_points((2, 2), 6), study=study, status="skipped")
             flagged = add_round(extra, stimulus, _spot_points((25, 2), 8), study=study)
             db.session.get(Round, flagged).credited = False
         outsider = make_player(study, external_id="OUT", excluded=True)

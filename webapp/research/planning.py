@@ -6,11 +6,11 @@ drawing its human maps need for a split-half ceiling of the study's ``target_cei
 (default 0.8). The target in rounds is a guess made before any data; this line is what the data
 say once there are some.
 
-Genuine rounds (`genuine_conditions`): rounds of the study in the page's date range that ended
-(recognised, timed out or skipped: not abandoned, not still running), are credited (passed the
-server's plausibility checks), hold at least `MIN_POINTS_PER_ROUND` brush points (fewer cannot be
-a stroke: on the real ClickMe-QuickDraw export two-point rounds were artefacts), and whose
-participant is not excluded.
+Genuine rounds (`genuine_conditions`): rounds of the study in the page's date range that count
+toward the study under the server's one rule (`services.rounds.counts_toward_study`: played to a
+result - recognised or timed out, not skipped, abandoned or still running -, credited by the
+plausibility checks, at least 3 brush points: fewer cannot be a stroke, and on the real
+ClickMe-QuickDraw export two-point rounds were artefacts), by participants not excluded.
 
 Cost: one aggregate query decides whether anything changed since the last computation (the
 result is cached per process on the genuine rounds' count, latest end, total points and first and
@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from analysis.planning import (MAX_PILOT_DRAWINGS, MIN_PILOT_DRAWINGS, MIN_POINTS_PER_ROUND,
-                               pilot_projection, projected_ceiling)
+from analysis.planning import MAX_PILOT_DRAWINGS, MIN_PILOT_DRAWINGS, pilot_projection, projected_ceiling
 
 from ..extensions import db
 from ..models import BrushPoint, Player, Round, Stimulus
+from ..services.rounds import MIN_POINTS_PER_STUDY_ROUND, counts_toward_study
 from .filters import Scope
 from .studies import DEFAULT_TARGET_CEILING
 
@@ -44,9 +44,8 @@ MAX_ROUNDS_PER_DRAWING = 30
 #: never fewer than `MIN_ROUNDS_PER_DRAWING`
 PIXEL_BUDGET = 20_000_000
 MIN_ROUNDS_PER_DRAWING = 4
-ENDED = ("recognized", "timeout", "skipped")
-GENUINE_RULE = (f"genuine rounds: ended (not abandoned), credited, at least {MIN_POINTS_PER_ROUND} brush points, "
-                "participant not excluded")
+GENUINE_RULE = ("genuine rounds: those that count toward the study (recognised or timed out, credited, at least "
+                f"{MIN_POINTS_PER_STUDY_ROUND} brush points), by participants not excluded")
 _CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
 _CACHE_SIZE = 64
 
@@ -58,8 +57,7 @@ def target_ceiling(settings: dict[str, Any] | None) -> float:
 
 def genuine_conditions(scope: Scope) -> list[Any]:
     """WHERE terms on `Round` (joined with `Player`) selecting the study's genuine rounds."""
-    return [*scope.round_conditions(), Round.status.in_(ENDED), Round.credited.is_(True),
-            Round.n_points >= MIN_POINTS_PER_ROUND, Player.excluded.is_(False)]
+    return [*scope.round_conditions(), counts_toward_study(), Player.excluded.is_(False)]
 
 
 def _genuine() -> Any:
