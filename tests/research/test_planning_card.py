@@ -98,3 +98,26 @@ def test_card_asks_for_pilot_data_without_enough_drawings_with_two_rounds(app, r
     card = _card(research_client, slug)
     assert 'data-status="needs_pilot_data"' in card
     assert "needs pilot data</strong>: 5 drawings with ≥ 2 genuine rounds (now 0)" in card
+
+
+def test_card_bounds_its_work_and_recomputes_only_when_genuine_rounds_change(app, research_client, monkeypatch):
+    from webapp.research import planning
+
+    calls = []
+    real = planning.pilot_projection
+    monkeypatch.setattr(planning, "pilot_projection", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(planning, "PIXEL_BUDGET", 6 * SIZE * SIZE * 3)  # 3 rounds a drawing: the floor of 4 applies
+    slug, rounds = _pilot(app, players_per_drawing=6)
+    card = _card(research_client, slug)
+    assert "4.0 genuine rounds per drawing, over 6 drawings" in card  # 6 genuine rounds each, 4 used
+    assert _card(research_client, slug) == card and len(calls) == 1  # cached: nothing changed
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Player, Stimulus, Study
+
+        study = db.session.scalar(db.select(Study).where(Study.slug == slug))
+        player = db.session.scalar(db.select(Player).where(Player.external_id == "P0"))
+        add_round(player, db.session.scalar(db.select(Stimulus)), _spot_points((14, 14), 99), study=study,
+                  started=datetime(2026, 5, 2, 12, 0))
+    _card(research_client, slug)
+    assert len(calls) == 2  # a new genuine round: computed again
