@@ -32,7 +32,7 @@ def _reliability(args: argparse.Namespace) -> int:
     ink = None
     if args.stimuli:  # straight rounds along the drawing's strokes are brushing (analysis.clicks)
         from .clicks import read_clicks_csv
-        from .compare import stimulus_ink
+        from .ink import stimulus_ink
         from .stimuli import load_stimuli
 
         ink = stimulus_ink(load_stimuli(args.stimuli), read_clicks_csv(args.clicks), width, height,

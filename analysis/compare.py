@@ -34,8 +34,8 @@ from . import metrics
 from .attribution import AttributionSettings, cfgdm_maps, classifier_maps, ink_share
 from .baselines import baseline_alignment, summarise_baselines
 from .brush import resolve_radius
-from .clicks import ClicksError, DataCheck, ingest, normalised_columns, read_clicks_csv
-from .ink import ink_mask, ink_region
+from .clicks import ClicksError, DataCheck, ingest, read_clicks_csv
+from .ink import ink_mask, stimulus_ink
 from .controls import machine_controls, summarise_controls
 from .maps import (blur_normalize, count_map, default_sigma, human_map, prepare_map, resize_map,
                    rounds_by_stimulus)
@@ -522,15 +522,6 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
     figures = save_figures(result, out)
     write_report(result, out, figures)
     return result.summary
-
-
-def stimulus_ink(stimuli: dict[str, Stimulus], raw: pd.DataFrame, width: int, height: int,
-                 radius: float | None = None, rounds_path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """``{stimulus: the drawing's ink dilated by the brush}`` on the ``width x height`` canvas
-    (`analysis.ink.ink_region`), for `analysis.clicks.ingest`'s non-brushing rule. The brush
-    radius is resolved as the comparison resolves it (`analysis.brush.resolve_radius`)."""
-    r, _ = resolve_radius(normalised_columns(raw), width, height, radius, rounds_path)
-    return {n: ink_region(at_size(st.pixels, width, height), r) for n, st in stimuli.items()}
 
 
 def _warn(summary: dict[str, Any], check: DataCheck) -> None:

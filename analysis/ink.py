@@ -20,9 +20,16 @@ a disc) of an ink pixel — where a brush centred there touches the drawing.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 from skimage.filters import threshold_otsu
+
+if TYPE_CHECKING:
+    from .stimuli import Stimulus
 
 #: grey-level span (share of the image's scale) below which an image is blank paper
 MIN_CONTRAST = 0.25
@@ -81,3 +88,16 @@ def ink_region(image: np.ndarray, radius: float) -> np.ndarray:
     """Boolean ``[H, W]``: the ink (`ink_mask`) dilated by a disc of ``radius`` pixels of the
     image — where a brush of that radius touches the drawing."""
     return dilate(ink_mask(image), radius)
+
+
+def stimulus_ink(stimuli: dict[str, "Stimulus"], raw: pd.DataFrame, width: int, height: int,
+                 radius: float | None = None, rounds_path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """``{stimulus: the drawing's ink dilated by the brush}`` on the ``width x height`` canvas
+    (`analysis.ink.ink_region`), for `analysis.clicks.ingest`'s non-brushing rule. The brush
+    radius is resolved as the comparison resolves it (`analysis.brush.resolve_radius`)."""
+    from .brush import resolve_radius
+    from .clicks import normalised_columns
+    from .stimuli import at_size
+
+    r, _ = resolve_radius(normalised_columns(raw), width, height, radius, rounds_path)
+    return {n: ink_region(at_size(st.pixels, width, height), r) for n, st in stimuli.items()}
