@@ -228,7 +228,9 @@ def cached_maps(model, drawings: Drawings, settings: SearchSettings, seed: int, 
         if missing:
             start = time.time()
             have.update(drawing_maps(model, drawings.images[name], settings, seed, missing))
-            np.savez_compressed(path, **have)
+            partial = path.with_name(path.stem + ".partial.npz")
+            np.savez_compressed(partial, **have)
+            partial.replace(path)  # atomic: a crash or a second process never sees half a file
             progress(f"  {folder.name} {i + 1}/{len(drawings.names)} {name}: {len(missing)} methods in "
                      f"{time.time() - start:.1f} s")
         out[name] = {m: have[m] for m in methods}
@@ -467,7 +469,7 @@ def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] |
                canvas: tuple[int, int] = (256, 256), settings: SearchSettings | None = None, model=None,
                cfgdm_weights: str | None = None, plan_path: str | Path | None = None,
                methods: Sequence[str] | None = None, command: str | None = None,
-               resolution_check: bool = True, phase1_only: bool = False,
+               resolution_check: bool = True, phase1_only: bool = False, cached_only: bool = False,
                progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Phase 1, the choice by `RULE`, phase 2 (module docstring). Writes the record to ``plan_path``
     (default ``<out>/method_search.json``) three times: the rule before anything is computed, the
@@ -494,6 +496,25 @@ def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] |
     _write(plan_path, record)
 
     drawings = genuine_drawings(clicks, stimuli, canvas, settings)
+    s0, s1 = settings.seeds
+    cache = out / "cache"
+    folders = [cache / f"trained_seed{s0}", cache / f"random{settings.random_weights_seed}_seed{s0}",
+               cache / f"trained_seed{s1}"]
+    if cached_only:  # compute ran out: keep the drawings whose maps are all cached (say so in the record)
+        def complete(name: str) -> bool:
+            for folder in folders:
+                path = folder / f"{name}.npz"
+                if not path.exists():
+                    return False
+                with np.load(path) as z:
+                    if not set(methods) <= set(z.files):
+                        return False
+            return True
+
+        eligible = len(drawings.names)
+        drawings.names = [n for n in drawings.names if complete(n)]
+        drawings.counts.update(restricted_to_cached=True, eligible_drawings=eligible,
+                               drawings_used=len(drawings.names))
     if not drawings.names:
         raise ValueError("no drawing has enough genuine rounds")
     record.update(n_drawings=len(drawings.names), data=drawings.counts, drawings=drawings.names)
@@ -507,16 +528,15 @@ def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] |
     inks = {n: _ink_mask(drawings.images[n]) for n in drawings.names}
     if resolution_check:
         progress("native higher-resolution check")
-        record["higher_resolution"] = native_resolution_check(model, [drawings.images[n] for n in drawings.names[:8]])
-    s0, s1 = settings.seeds
-    cache = out / "cache"
+        record["higher_resolution"] = native_resolution_check(model, [drawings.images[n] for n in drawings.names[:8]],
+                                                              steps=settings.attribution.sampling_steps,
+                                                              gamma=settings.attribution.gamma)
     progress("phase 1: trained, seed 0")
-    trained = cached_maps(model, drawings, settings, s0, cache / f"trained_seed{s0}", methods, progress)
+    trained = cached_maps(model, drawings, settings, s0, folders[0], methods, progress)
     progress("phase 1: random-weights twin, seed 0")
-    random = cached_maps(twin, drawings, settings, s0, cache / f"random{settings.random_weights_seed}_seed{s0}",
-                         methods, progress)
+    random = cached_maps(twin, drawings, settings, s0, folders[1], methods, progress)
     progress("phase 1: trained, seed 1")
-    other = cached_maps(model, drawings, settings, s1, cache / f"trained_seed{s1}", methods, progress)
+    other = cached_maps(model, drawings, settings, s1, folders[2], methods, progress)
     p1 = phase1_values(trained, other, random, inks, canvas, settings)
     p1.to_csv(out / "phase1_per_drawing.csv", index=False)
     summary1 = summarise_phase1(p1, settings)
@@ -596,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phase1-only", action="store_true",
                         help="stop after phase 1 and the choice (fill a cache, e.g. one process per method group)")
     parser.add_argument("--no-resolution-check", action="store_true")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="use only the drawings whose maps are all in OUT/cache (when compute ran out)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     args = parser.parse_args(argv)
     from .clicks import parse_canvas
@@ -607,7 +629,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = run_search(args.clicks, args.stimuli, args.out, parse_canvas(args.canvas), settings,
                         cfgdm_weights=args.cfgdm_weights, plan_path=args.plan,
                         methods=[m.strip() for m in args.methods.split(",") if m.strip()], command=command,
-                        resolution_check=not args.no_resolution_check, phase1_only=args.phase1_only)
+                        resolution_check=not args.no_resolution_check, phase1_only=args.phase1_only,
+                        cached_only=args.cached_only)
     if not args.phase1_only:
         print(markdown_table(record))
     return 0
