@@ -3,11 +3,10 @@
 ``python -m analysis.method_search --clicks CSV --stimuli DIR --out DIR [--plan JSON]``
 
 **Data.** The development half's export through the package's ingestion rule
-(`analysis.clicks.load_checked`: repeats dropped, off-canvas points clipped/dropped); then a round
-counts only with at least ``min_points`` (3) points — rounds of 1-2 points are the game's
-artefact, not brushing (helper A's general rule in `analysis.clicks` replaces this filter at
-merge) — and only drawings with at least ``min_rounds`` (2) such rounds enter, so phase 2 can
-use the very same drawings as phase 1.
+(`analysis.clicks.ingest`: repeats dropped, off-canvas points clipped/dropped, rounds that are
+not brushing dropped by `analysis.clicks.NON_BRUSHING_RULE` with the drawings' ink); only
+drawings with at least ``min_rounds`` (2) genuine rounds enter, so phase 2 can use the very same
+drawings as phase 1.
 
 **Candidates** (`CANDIDATES`): every map attributes the CFGDM's guidance signal (see
 `analysis.attribution`) over the same fixed states of the model's own guided trajectories (one
@@ -57,12 +56,14 @@ from models.cfgdm import IMAGE_SIZE, PAD, to_model_space
 from . import metrics
 from .attribution import (CFGDM_BLANK, AttributionSettings, GuidanceSignal, _at_28, _attribute, _crop,
                           sampling_states)
+from .clicks import NON_BRUSHING_RULE
 from .controls import RANDOM_WEIGHTS_SEED, random_weights
 from .maps import blur_normalize, default_sigma, resize_map
 from .stats import bootstrap_ci, paired_test
+from .ink import INK_RULE, ink_mask
 from .stimuli import Stimulus, at_size, load_stimuli
-from .stroke_occlusion import (DEFAULT_SEGMENT_LENGTH, CanvasExemplar, GuidanceVector, StrokeOcclusion, _ink_mask,
-                               paint, stroke_segments)
+from .stroke_occlusion import (DEFAULT_SEGMENT_LENGTH, CanvasExemplar, GuidanceVector, StrokeOcclusion, paint,
+                               stroke_segments)
 
 CAPTUM_METHODS = ("integrated_gradients", "saliency", "smoothgrad", "occlusion")
 CANDIDATES = {
@@ -99,7 +100,6 @@ class SearchSettings:
     seeds: tuple[int, int] = (0, 1)
     random_weights_seed: int = RANDOM_WEIGHTS_SEED
     segment_length: int = DEFAULT_SEGMENT_LENGTH
-    min_points: int = 3  # a round counts as brushing with at least this many points
     min_rounds: int = 2  # genuine rounds a drawing needs
     brush_side: int = 14  # the original game's square brush, px at 256x256 (scaled to the canvas)
     sigma: float | None = None  # blur, canvas px; None = 3% of the canvas
@@ -134,21 +134,21 @@ class Drawings:
 
 def genuine_drawings(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] | str | Path,
                      canvas: tuple[int, int], settings: SearchSettings) -> Drawings:
-    """Drawings with at least ``min_rounds`` rounds of at least ``min_points`` points, and their rounds."""
-    from .clicks import ingest, load_checked
+    """Drawings with at least ``min_rounds`` genuine rounds, and those rounds: the package's one
+    non-brushing rule (`analysis.clicks.ingest`, fed the drawings' ink grown by half the square
+    brush's side, as `analysis.confirm` feeds it) decides which rounds are brushing."""
+    from .clicks import ingest, read_clicks_csv
+    from .ink import ink_region
 
     width, height = canvas
-    if isinstance(clicks, (str, Path)):
-        df, _ = load_checked(clicks, width, height)
-    else:
-        df, _ = ingest(clicks, width, height)
     if not isinstance(stimuli, dict):
         stimuli = load_stimuli(stimuli)
-    sizes = df.groupby(["stimulus", "trial"], sort=True).size()
-    keep = sizes[sizes >= settings.min_points]
+    side = settings.brush_side * max(width, height) / 256
+    ink = {n: ink_region(at_size(st.pixels, width, height), side / 2) for n, st in stimuli.items()}
+    df, check = ingest(read_clicks_csv(clicks) if isinstance(clicks, (str, Path)) else clicks, width, height,
+                       ink=ink)
     rounds: dict[str, list[np.ndarray]] = {}
-    for (stim, trial) in keep.index:
-        group = df[(df["stimulus"] == stim) & (df["trial"] == trial)]
+    for (stim, _), group in df.groupby(["stimulus", "trial"], sort=True):
         rounds.setdefault(str(stim), []).append(group[["x", "y"]].to_numpy(np.float64))
     names = sorted(s for s, r in rounds.items() if len(r) >= settings.min_rounds and s in stimuli)
     if settings.max_drawings:
@@ -157,9 +157,10 @@ def genuine_drawings(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimu
     if "category" in df.columns:
         cats = df.drop_duplicates("stimulus").set_index("stimulus")["category"].astype(str).to_dict()
     categories = {n: cats.get(n) or stimuli[n].category or n for n in names}
-    counts = {"rounds_after_ingest": int(len(sizes)), "rounds_short_dropped": int((sizes < settings.min_points).sum()),
-              "genuine_rounds": int(len(keep)), "drawings_with_genuine_rounds": len(rounds),
-              "drawings_used": len(names), "genuine_rounds_used": int(sum(len(rounds[n]) for n in names))}
+    counts = {"distinct_rounds": check.distinct_rounds, "non_brushing_dropped": check.non_brushing_dropped,
+              "non_brushing_reasons": check.non_brushing_reasons, "genuine_rounds": check.rounds_kept,
+              "drawings_with_genuine_rounds": len(rounds), "drawings_used": len(names),
+              "genuine_rounds_used": int(sum(len(rounds[n]) for n in names))}
     return Drawings(names, {n: at_size(stimuli[n].pixels, width, height) for n in names},
                     {n: rounds[n] for n in names}, categories, counts)
 
@@ -490,9 +491,8 @@ def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] |
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command, "settings": settings.as_dict(), "canvas": [width, height],
         "candidates_described": {m: CANDIDATES[m] for m in methods},
-        "data_rule": f"rounds with >= {settings.min_points} points (1-2 point rounds are the game's artefact); "
-                     f"drawings with >= {settings.min_rounds} such rounds",
-        "ink_rule": "Otsu threshold of the grayscale drawing (numpy, analysis.stroke_occlusion._ink_mask)"}
+        "data_rule": f"{NON_BRUSHING_RULE} Drawings with >= {settings.min_rounds} genuine rounds.",
+        "ink_rule": INK_RULE}
     _write(plan_path, record)
 
     drawings = genuine_drawings(clicks, stimuli, canvas, settings)
@@ -518,14 +518,14 @@ def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] |
     if not drawings.names:
         raise ValueError("no drawing has enough genuine rounds")
     record.update(n_drawings=len(drawings.names), data=drawings.counts, drawings=drawings.names)
-    progress(f"{len(drawings.names)} drawings with >= {settings.min_rounds} rounds of >= {settings.min_points} points")
+    progress(f"{len(drawings.names)} drawings with >= {settings.min_rounds} genuine rounds")
     if model is None:
         from models.cfgdm import OneShotCFGDM
 
         model = OneShotCFGDM.from_pretrained(cfgdm_weights, device="cpu")
     model.unet.eval()
     twin = random_weights("cfgdm", model, settings.random_weights_seed)
-    inks = {n: _ink_mask(drawings.images[n]) for n in drawings.names}
+    inks = {n: ink_mask(drawings.images[n]) for n in drawings.names}
     if resolution_check:
         progress("native higher-resolution check")
         record["higher_resolution"] = native_resolution_check(model, [drawings.images[n] for n in drawings.names[:8]],

@@ -3,10 +3,10 @@
 The stimuli are bitmaps (256x256 JPEG, white strokes on black), not stroke lists, so the strokes
 are recovered from the ink (`stroke_segments`):
 
-1. **ink** = pixels above the image's Otsu threshold (`_ink_mask`; a private numpy Otsu until
-   `analysis.ink.ink_mask` lands — switch to it at merge);
-2. the ink is thinned to a one-pixel skeleton (Zhang & Suen 1984, `skeletonize`; scikit-image
-   is not installed, so it is implemented here in numpy);
+1. **ink** = the package's ink rule (`analysis.ink.ink_mask`, Otsu's threshold);
+2. the ink is thinned to a one-pixel skeleton (Zhang & Suen 1984, `skeletonize`, in numpy: the
+   recorded search, `analysis/plans/method_search.json`, was computed with it; scikit-image's
+   `skeletonize` differs from it by a few pixels per drawing, which would move the pieces);
 3. the skeleton is cut at its junctions (pixels with 3 or more skeleton neighbours) into
    branches, and each branch into pieces of about ``length`` pixels of skeleton (by geodesic
    distance from one end; a piece that falls apart, as on a closed loop, becomes several);
@@ -36,32 +36,15 @@ from scipy import ndimage
 from torch import nn
 
 from models.cfgdm import IMAGE_SIZE, PAD
-from models.render import _area_matrix, image_to_strokes_on_black
+from models.render import _area_matrix
+
+from .ink import ink_mask
 
 DEFAULT_SEGMENT_LENGTH = 32  # skeleton pixels per piece at the 256-px canvas (3.5 px at 28x28, about the 4-px occlusion patch)
 EIGHT = np.ones((3, 3), dtype=bool)
 
 
 # --- ink and strokes -------------------------------------------------------------------------
-
-def _otsu_threshold(gray: np.ndarray) -> float:
-    """Otsu's threshold of a uint8-range image (numpy; `analysis.ink` replaces it at merge)."""
-    values = np.clip(np.asarray(gray, np.float64), 0, 255).round().astype(np.int64).ravel()
-    hist = np.bincount(values, minlength=256).astype(np.float64)
-    p = hist / max(1.0, hist.sum())
-    omega = np.cumsum(p)
-    mu = np.cumsum(p * np.arange(256))
-    between = (mu[-1] * omega - mu) ** 2 / np.where((omega > 0) & (omega < 1), omega * (1 - omega), np.inf)
-    return float(np.argmax(between))
-
-
-def _ink_mask(image: np.ndarray) -> np.ndarray:
-    """Bool ink of a drawing: above Otsu's threshold of its white-on-black version."""
-    gray = image_to_strokes_on_black(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
-    if gray.max() == gray.min():
-        return np.zeros(gray.shape, dtype=bool)
-    return gray > _otsu_threshold(gray)
-
 
 def _neighbours(mask: np.ndarray) -> list[np.ndarray]:
     """The 8 neighbours P2..P9 of Zhang & Suen (N, NE, E, SE, S, SW, W, NW) of every pixel."""
@@ -122,9 +105,9 @@ def stroke_segments(image: np.ndarray, length: int = DEFAULT_SEGMENT_LENGTH,
                     ink: np.ndarray | None = None) -> np.ndarray:
     """int32 ``[H, W]`` labels: 0 = paper, 1..S = the pieces of stroke (module docstring).
 
-    ``ink`` overrides the Otsu ink mask (e.g. `analysis.ink.ink_mask(image)`).
+    ``ink`` overrides the package's ink mask (`analysis.ink.ink_mask`).
     """
-    ink = _ink_mask(image) if ink is None else np.asarray(ink, dtype=bool)
+    ink = ink_mask(image) if ink is None else np.asarray(ink, dtype=bool)
     labels = np.zeros(ink.shape, dtype=np.int32)
     if not ink.any():
         return labels

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from analysis import method_search as ms
-from analysis.stroke_occlusion import (StrokeOcclusion, _ink_mask, _otsu_threshold, paint, skeletonize,
-                                       stroke_segments)
+from analysis.ink import ink_mask
+from analysis.stroke_occlusion import StrokeOcclusion, paint, skeletonize, stroke_segments
 from models.cfgdm import OneShotCFGDM, small_unet
 
 
@@ -29,17 +29,6 @@ def two_strokes(size: int = 64) -> np.ndarray:
 
 # --- ink and strokes -------------------------------------------------------------------------
 
-def test_otsu_separates_jpeg_paper_from_ink() -> None:
-    image = two_strokes()
-    assert 16 <= _otsu_threshold(image) < 235
-    ink = _ink_mask(image)
-    expected = np.zeros_like(ink)
-    expected[10:14, 2:30] = True
-    expected[30:56, 45:48] = True
-    assert np.array_equal(ink, expected)
-    assert np.array_equal(_ink_mask(255 - image), expected)  # black on white reads the same
-
-
 def test_skeleton_is_one_pixel_wide_and_inside_the_ink() -> None:
     bar = np.zeros((30, 60), bool)
     bar[10:19, 5:55] = True
@@ -51,7 +40,7 @@ def test_skeleton_is_one_pixel_wide_and_inside_the_ink() -> None:
 def test_segments_cover_the_ink_and_split_long_strokes() -> None:
     image = two_strokes()
     labels = stroke_segments(image, length=8)
-    ink = _ink_mask(image)
+    ink = ink_mask(image)
     assert np.array_equal(labels > 0, ink)
     left = set(np.unique(labels[:, :32])) - {0}
     right = set(np.unique(labels[:, 32:])) - {0}
@@ -152,7 +141,7 @@ def test_seed_agreement_of_a_deterministic_method_is_one() -> None:
         maps.append({"m": StrokeOcclusion(Weighted()).attribute(x, 0.0, segments=labels)[0, 0].numpy() + 1e-3 * labels})
     rng = np.random.default_rng(0)
     random = {"d": {"m": rng.random((64, 64))}}
-    table = ms.phase1_values({"d": maps[0]}, {"d": maps[1]}, random, {"d": _ink_mask(image)}, (64, 64),
+    table = ms.phase1_values({"d": maps[0]}, {"d": maps[1]}, random, {"d": ink_mask(image)}, (64, 64),
                              ms.SearchSettings())
     assert table.loc[0, "seed_agreement"] == pytest.approx(1.0)
 
@@ -170,9 +159,12 @@ def tiny_study(size: int = 64) -> tuple[pd.DataFrame, dict]:
         for i, (x, y) in enumerate(points):
             rows.append({"stimulus": stim, "round": trial, "category": stim[0], "point": i, "x": x, "y": y})
 
-    for stim in ("a_1", "b_1", "c_1"):
-        round_(stim, f"{stim}:1", [(5, 11), (12, 12), (20, 12), (28, 11)])
-        round_(stim, f"{stim}:2", [(46, 32), (46, 40), (46, 50)])
+    # each drawing's rounds follow its own strokes (b_1 is a_1 flipped upside down, c_1 transposed):
+    # straight rounds on the ink are brushing, by the package's non-brushing rule
+    along = {"a_1": lambda x, y: (x, y), "b_1": lambda x, y: (x, size - 1 - y), "c_1": lambda x, y: (y, x)}
+    for stim, moved in along.items():
+        round_(stim, f"{stim}:1", [moved(x, y) for x, y in [(5, 11), (12, 12), (20, 12), (28, 11)]])
+        round_(stim, f"{stim}:2", [moved(x, y) for x, y in [(46, 32), (46, 40), (46, 50)]])
         round_(stim, f"{stim}:3", [(30, 30), (31, 31)])  # 2 points: the artefact, dropped
     round_("d_1", "d_1:1", [(5, 11), (12, 12), (20, 12)])  # one genuine round only: excluded
     round_("d_1", "d_1:2", [(3, 3), (4, 4)])
@@ -209,7 +201,7 @@ def test_search_runs_end_to_end_writes_the_rule_first_and_resumes(tmp_path, monk
     record = ms.run_search(clicks, stimuli, tmp_path / "out", (64, 64), settings, model=tiny_model(),
                            plan_path=plan, progress=lambda _: None)
     assert record["n_drawings"] == 3 and record["drawings"] == ["a_1", "b_1", "c_1"]
-    assert record["data"]["rounds_short_dropped"] == 4 and record["data"]["genuine_rounds_used"] == 6
+    assert record["data"]["non_brushing_dropped"] == 4 and record["data"]["genuine_rounds_used"] == 6
     assert set(record["candidates"]) == set(ms.CANDIDATES)
     for c in record["candidates"].values():
         gap = c["alignment"]["trained_minus_random"]
