@@ -28,7 +28,8 @@ bootstrap CIs. Then `RULE` picks the method (`choose`) and the choice is written
 square brush at 256x256 (`analysis.brush.LEGACY_CLICKME_SQUARE`, scaled to the canvas), blurred
 (sigma 3% of the canvas) and normalised; machine maps get the same square and blur (`Brush.spread`).
 Ink-conditional alignment = Spearman over the 64x64 cells inside the ink dilated by the brush; for
-each candidate and its random-weights twin, and the ink itself as a baseline; paired per-drawing differences with stimulus- and category-bootstrap CIs and Wilcoxon p.
+each candidate and its random-weights twin, and the ink itself as a baseline; paired per-drawing
+differences with stimulus- and category-bootstrap CIs and Wilcoxon p.
 
 Results: ``<out>/cache/<model>_seed<k>/<stimulus>.npz`` (maps, so a rerun resumes), the plan JSON
 (`run_search`), ``<out>/per_drawing.csv`` and ``<out>/method_search.md``.
