@@ -100,6 +100,18 @@ class Brush:
         return footprint_reliability(prints, sigma, n_splits, seed)
 
 
+def parse_brush(text: str) -> Brush:
+    """``"square:14"`` or ``"disc:3.5"`` (size in canvas pixels: the square's side, the disc's radius)."""
+    shape, _, size = str(text).partition(":")
+    try:
+        value = float(size)
+    except ValueError:
+        value = float("nan")
+    if shape not in BRUSH_SHAPES or not value > 0:
+        raise ClicksError(f"--brush must be square:SIDE or disc:RADIUS with a positive size in pixels (got {text!r})")
+    return Brush(shape, value)
+
+
 #: the original ClickMe game's reveal: a 14 x 14 px square around each point on its 256 x 256
 #: images (``reveal_size = 14`` in its home.js); `Brush.scaled` brings it to another canvas
 LEGACY_CLICKME_SQUARE = Brush("square", 14)

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .brush import resolve_radius
+from .brush import Brush, resolve_radius
+from .clicks import ClicksError
 from .maps import BLUR_TRUNCATE, default_sigma, round_footprints, rounds_by_stimulus
 from .metrics import RANK_GRID, on_grid, rank_correlation, spearman_rows, standard_ranks
 
@@ -153,20 +154,29 @@ def footprint_reliability(footprints: Mapping[str, np.ndarray] | Iterable[tuple[
 def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: float | None = None,
                       n_splits: int = DEFAULT_SPLITS, seed: int = 0, sigma: float | None = None,
                       min_points_per_round: int = 1, min_rounds: int = MIN_ROUNDS,
-                      rounds_path: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+                      rounds_path: str | Path | None = None, brush: Brush | None = None
+                      ) -> tuple[pd.DataFrame, dict]:
     """Per-stimulus reliability and the summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
 
     The brush radius follows `analysis.brush` (``radius``, else the rounds.csv settings at
     ``rounds_path``, else the legacy ClickMe rule), as in `analysis.compare`, so the ceiling
-    printed here is the one the comparison divides by."""
-    radius, radius_info = resolve_radius(clicks, width, height, radius, rounds_path)
+    printed here is the one the comparison divides by. ``brush`` (e.g. the original game's
+    square, `analysis.brush.LEGACY_CLICKME_SQUARE`) replaces that disc; ``radius_px`` then
+    records its reach."""
+    if brush is not None:
+        if radius is not None:
+            raise ClicksError("give either a brush or a radius, not both")
+        radius, radius_info = brush.reach, {"source": f"brush {brush.shape}:{brush.size:g}"}
+    else:
+        radius, radius_info = resolve_radius(clicks, width, height, radius, rounds_path)
+        brush = Brush("disc", radius)
     by_stim = rounds_by_stimulus(clicks, min_points_per_round, min_rounds)
     group_col = "participant" if "participant" in clicks.columns else "trial"
     owners: dict[str, list[str]] = {}
     for (stim, _trial), group in clicks.groupby(["stimulus", "trial"], sort=True):
         if len(group) >= min_points_per_round:
             owners.setdefault(str(stim), []).append(str(group[group_col].iloc[0]))
-    prints = ((stim, round_footprints(by_stim[stim], width, height, radius)) for stim in sorted(by_stim))
+    prints = ((stim, brush.footprints(by_stim[stim], width, height)) for stim in sorted(by_stim))
     table = footprint_reliability(prints, sigma, n_splits, seed, owners)
     table.insert(2, "n_points", [int(sum(len(r) for r in by_stim[s])) for s in table["stimulus"]])
 
@@ -177,6 +187,7 @@ def reliability_table(clicks: pd.DataFrame, width: int, height: int, radius: flo
     summary = {"ceiling": mean("split_half"), "floor": mean("floor"), "leave_one_out": mean("leave_one_out"),
                "n_stimuli": int(len(table)), "n_rounds": int(table["n_rounds"].sum()) if len(table) else 0,
                "n_splits": n_splits, "seed": seed, "grouped_by": group_col,
-               "canvas": [width, height], "radius_px": radius, "radius": radius_info, "rank_grid": RANK_GRID,
+               "canvas": [width, height], "radius_px": radius, "radius": radius_info,
+               "brush": {"shape": brush.shape, "size": brush.size}, "rank_grid": RANK_GRID,
                "sigma_px": sigma if sigma is not None else round(default_sigma(width, height), 4)}
     return table, summary

@@ -118,3 +118,44 @@ def test_square_reliability_is_the_procedure_on_square_footprints():
     assert np.allclose(table["split_half"], expected, rtol=0, atol=1e-12)
     assert np.allclose(table["floor"], [floors[n] for n in sorted(rounds)], rtol=0, atol=1e-12)
     assert table["n_rounds"].tolist() == [len(rounds[n]) for n in sorted(rounds)]
+
+
+def test_parse_brush():
+    from analysis.brush import parse_brush
+    from analysis.clicks import ClicksError
+
+    assert parse_brush("square:14") == LEGACY_CLICKME_SQUARE and parse_brush("disc:3.5") == Brush("disc", 3.5)
+    for bad in ["square", "hex:3", "disc:-1", "square:x"]:
+        with pytest.raises(ClicksError):
+            parse_brush(bad)
+
+
+def test_reliability_table_with_a_brush():
+    clicks = _clicks(9)
+    disc_table, disc = reliability_table(clicks, 48, 48, radius=2.5, n_splits=10, sigma=1.4)
+    same_table, same = reliability_table(clicks, 48, 48, n_splits=10, sigma=1.4, brush=Brush("disc", 2.5))
+    pd.testing.assert_frame_equal(disc_table, same_table)
+    assert disc["ceiling"] == same["ceiling"] and same["brush"] == {"shape": "disc", "size": 2.5}
+    table, summary = reliability_table(clicks, 48, 48, n_splits=10, sigma=1.4, brush=Brush("square", 6))
+    expected = Brush("square", 6).reliability(_rounds(clicks), 48, 48, 1.4, 10, 0)
+    pd.testing.assert_frame_equal(table[expected.columns], expected)
+    assert summary["brush"] == {"shape": "square", "size": 6} and summary["radius_px"] == 3.0
+    assert {"n_points", "leave_one_out"} <= set(table.columns)
+
+
+def test_reliability_cli_with_the_square(tmp_path):
+    from analysis.__main__ import main
+
+    _clicks(9).to_csv(tmp_path / "clicks.csv", index=False)
+    out = tmp_path / "rel.csv"
+    assert main(["reliability", "--clicks", str(tmp_path / "clicks.csv"), "--canvas", "48", "--out", str(out),
+                 "--splits", "5", "--sigma", "1.4", "--brush", "square:6"]) == 0
+    from analysis.clicks import load_checked
+
+    table = pd.read_csv(out)
+    checked, _ = load_checked(str(tmp_path / "clicks.csv"), 48, 48)  # the command's data rules
+    expected, _ = reliability_table(checked, 48, 48, n_splits=5, sigma=1.4, brush=Brush("square", 6))
+    assert len(table) == len(expected) > 0
+    assert np.allclose(table["split_half"], expected["split_half"], atol=1e-12)
+    assert main(["reliability", "--clicks", str(tmp_path / "clicks.csv"), "--canvas", "48",
+                 "--out", str(out), "--brush", "square:6", "--radius", "3"]) != 0
