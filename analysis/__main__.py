@@ -28,7 +28,12 @@ from .clicks import ClicksError, load_checked, parse_canvas
 def _reliability(args: argparse.Namespace) -> int:
     from .reliability import reliability_table
 
+    from .brush import parse_brush
+
     width, height = parse_canvas(args.canvas)
+    brush = parse_brush(args.brush) if args.brush else None
+    if brush is not None and args.radius is not None:
+        raise ClicksError("give --brush or --radius, not both")
     ink = None
     if args.stimuli:  # straight rounds along the drawing's strokes are brushing (analysis.clicks)
         from .clicks import read_clicks_csv
@@ -36,13 +41,14 @@ def _reliability(args: argparse.Namespace) -> int:
         from .stimuli import load_stimuli
 
         ink = stimulus_ink(load_stimuli(args.stimuli), read_clicks_csv(args.clicks), width, height,
-                           args.radius, args.rounds)
+                           brush.reach if brush else args.radius, args.rounds)
     clicks, check = load_checked(args.clicks, width, height, strict=args.strict, keep_repeats=args.keep_repeats,
                                  keep_non_brushing=args.keep_non_brushing, ink=ink)
     print("\n".join(check.lines()))
     table, summary = reliability_table(clicks, width, height, radius=args.radius, n_splits=args.splits,
                                        seed=args.seed, sigma=args.sigma, rounds_path=args.rounds,
-                                       min_points_per_round=args.min_points, min_rounds=args.min_rounds)
+                                       min_points_per_round=args.min_points, min_rounds=args.min_rounds,
+                                       brush=brush)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
@@ -184,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="brush radius in pixels (default: the rounds' own from --rounds, else the legacy "
                           "ClickMe brush, 14 px at 256 px, scaled; the same rule as compare)")
     rel.add_argument("--rounds", default=None, help="the game's rounds.csv export: each round's brush radius")
+    rel.add_argument("--brush", default=None, metavar="square:SIDE|disc:RADIUS",
+                     help="the brush in canvas pixels instead of the disc of --radius/--rounds, e.g. square:14 at "
+                          "--canvas 256 for the original ClickMe game's reveal")
     rel.add_argument("--sigma", type=float, default=None, help="blur sigma in pixels (default 3%% of the canvas)")
     rel.add_argument("--splits", type=int, default=50)
     rel.add_argument("--seed", type=int, default=0)

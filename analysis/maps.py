@@ -1,7 +1,10 @@
 """Human importance maps: brush footprints per round, summed per stimulus, blurred, normalised.
 
-A round's *footprint* is the set of pixels its brush points revealed (`models.render.brush_mask`:
-pixel centres within the brush radius of any point). A stimulus' raw map counts, per pixel, how
+A round's *footprint* is the set of pixels its brush points revealed: with this repository's
+game, a disc (`round_footprints`, `models.render.brush_mask`: pixel centres within the brush
+radius of any point); with the original ClickMe game, a square (`square_footprints`: pixel
+centres within half the side of the point on both axes). This module is the one place that
+turns brush points into revealed pixels; `analysis.brush.Brush` picks the shape. A stimulus' raw map counts, per pixel, how
 many rounds revealed it, so a player who scrubs one spot for long weighs no more than one who
 passed over it once. The raw map is then blurred with a Gaussian (`sigma` defaults to
 `DEFAULT_BLUR_FRACTION` of the canvas' longer side, truncated at 3 sigma) and normalised to sum
@@ -48,6 +51,32 @@ def round_footprints(points_per_round: Sequence[np.ndarray], width: int, height:
         np.add.at(diff, line + hi + 1, -1)
     covered = np.cumsum(diff.reshape(n_rounds, height, width + 1), axis=2, dtype=np.int32)[:, :, :width]
     return covered > 0
+
+
+def square_footprints(points_per_round: Sequence[np.ndarray], width: int, height: int,
+                      side: float) -> np.ndarray:
+    """Boolean ``[R, H, W]``: the footprint of each round with a ``side`` x ``side`` square brush.
+
+    A point ``(x, y)`` reveals the pixels whose centres lie within ``side / 2`` of it on both
+    axes: columns ``ceil(x - side/2 - 0.5) .. floor(x + side/2 - 0.5)``, rows likewise, clipped
+    to the canvas (the original ClickMe game's reveal, ``reveal_size`` px). Each point's
+    rectangle is marked in a 2-D difference array per round, so overlapping points of one round
+    still reveal a pixel once.
+    """
+    n_rounds = len(points_per_round)
+    pts, rid, _ = _flatten(points_per_round, 0.0)
+    half = float(side) / 2
+    c0 = np.maximum(np.ceil(pts[:, 0] - half - 0.5), 0).astype(np.int64)
+    c1 = np.minimum(np.floor(pts[:, 0] + half - 0.5), width - 1).astype(np.int64)
+    r0 = np.maximum(np.ceil(pts[:, 1] - half - 0.5), 0).astype(np.int64)
+    r1 = np.minimum(np.floor(pts[:, 1] + half - 0.5), height - 1).astype(np.int64)
+    ok = (c0 <= c1) & (r0 <= r1)
+    rid, c0, c1, r0, r1 = rid[ok], c0[ok], c1[ok], r0[ok], r1[ok]
+    diff = np.zeros((n_rounds, height + 1, width + 1), dtype=np.int32)
+    for rows, cols, sign in ((r0, c0, 1), (r0, c1 + 1, -1), (r1 + 1, c0, -1), (r1 + 1, c1 + 1, 1)):
+        np.add.at(diff, (rid, rows, cols), sign)
+    covered = np.cumsum(np.cumsum(diff, axis=1, dtype=np.int32), axis=2, dtype=np.int32)
+    return covered[:, :height, :width] > 0
 
 
 def _xy(points: np.ndarray) -> np.ndarray:
@@ -177,8 +206,13 @@ def brush_kernel(radius: float) -> np.ndarray:
     return (d[:, None] ** 2 + d[None, :] ** 2 <= radius * radius).astype(np.float64)
 
 
+def square_kernel(side: int) -> np.ndarray:
+    """0/1 ``[side, side]``: the pixels one square-brush point at a pixel centre reveals."""
+    return np.ones((int(side), int(side)), dtype=np.float64)
+
+
 def prepare_map(raw: np.ndarray, width: int, height: int, sigma: float | None = None,
-                radius: float | None = None) -> np.ndarray:
+                radius: float | None = None, kernel: np.ndarray | None = None) -> np.ndarray:
     """Any map (e.g. an attribution at model resolution) on the canvas, with the human maps'
     geometry: magnitude, resized, spread by the brush disc, blurred and normalised.
 
@@ -187,11 +221,15 @@ def prepare_map(raw: np.ndarray, width: int, height: int, sigma: float | None = 
     brush points convolved with the brush disc (each point reveals a disc) and then blurred; so
     the machine map, read as a density of where a player should brush, is convolved with the
     same disc (``radius`` in canvas pixels; None or 0 skips it) before the same blur. The
-    comparison is then symmetric: neither source is sharper merely by construction.
+    comparison is then symmetric: neither source is sharper merely by construction. ``kernel``
+    (e.g. `square_kernel`, as `analysis.brush.Brush` passes it) replaces the disc by another
+    brush's footprint.
     """
     smooth = resize_map(np.abs(raw), width, height)
-    if radius:
-        smooth = np.clip(signal.fftconvolve(smooth, brush_kernel(radius), mode="same"), 0.0, None)
+    if kernel is None and radius:
+        kernel = brush_kernel(radius)
+    if kernel is not None:
+        smooth = np.clip(signal.fftconvolve(smooth, kernel, mode="same"), 0.0, None)
     return blur_normalize(smooth, sigma)
 
 

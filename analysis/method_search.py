@@ -25,10 +25,11 @@ same architecture); *method agreement* rho with each other candidate. Medians ov
 bootstrap CIs. Then `RULE` picks the method (`choose`) and the choice is written down.
 
 **Phase 2 (human maps)**: human maps from the genuine rounds with the original game's 14x14 px
-square brush at 256x256, blurred (sigma 3% of the canvas) and normalised; machine maps get the
-same square and blur. Ink-conditional alignment = Spearman over the 64x64 cells inside the ink
-dilated by the brush; for each candidate and its random-weights twin, and the ink itself as a
-baseline; paired per-drawing differences with stimulus- and category-bootstrap CIs and Wilcoxon p.
+square brush at 256x256 (`analysis.brush.LEGACY_CLICKME_SQUARE`, scaled to the canvas), blurred
+(sigma 3% of the canvas) and normalised; machine maps get the same square and blur (`Brush.spread`).
+Ink-conditional alignment = Spearman over the 64x64 cells inside the ink dilated by the brush; for
+each candidate and its random-weights twin, and the ink itself as a baseline; paired per-drawing
+differences with stimulus- and category-bootstrap CIs and Wilcoxon p.
 
 Results: ``<out>/cache/<model>_seed<k>/<stimulus>.npz`` (maps, so a rerun resumes), the plan JSON
 (`run_search`), ``<out>/per_drawing.csv`` and ``<out>/method_search.md``.
@@ -49,16 +50,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from models.cfgdm import IMAGE_SIZE, PAD, to_model_space
 
 from . import metrics
+from .brush import LEGACY_CLICKME_CANVAS_PX, Brush
 from .attribution import (CFGDM_BLANK, AttributionSettings, GuidanceSignal, _at_28, _attribute, _crop,
                           sampling_states)
 from .clicks import NON_BRUSHING_RULE
 from .controls import RANDOM_WEIGHTS_SEED, random_weights
-from .maps import blur_normalize, default_sigma, resize_map
+from .maps import default_sigma, resize_map
 from .stats import bootstrap_ci, paired_test
 from .ink import INK_RULE, ink_mask
 from .stimuli import Stimulus, at_size, load_stimuli
@@ -121,6 +123,12 @@ class SearchSettings:
                 "attribution": asdict(self.attribution)}
 
 
+def search_brush(settings: SearchSettings, canvas: tuple[int, int]) -> Brush:
+    """The original game's square (``brush_side`` px at 256 x 256, `analysis.brush.LEGACY_CLICKME_SQUARE`)
+    scaled to the canvas' longer side."""
+    return Brush("square", settings.brush_side * max(canvas) / LEGACY_CLICKME_CANVAS_PX)
+
+
 # --- data ------------------------------------------------------------------------------------
 
 @dataclass
@@ -143,8 +151,8 @@ def genuine_drawings(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimu
     width, height = canvas
     if not isinstance(stimuli, dict):
         stimuli = load_stimuli(stimuli)
-    side = settings.brush_side * max(width, height) / 256
-    ink = {n: ink_region(at_size(st.pixels, width, height), side / 2) for n, st in stimuli.items()}
+    reach = search_brush(settings, canvas).reach
+    ink = {n: ink_region(at_size(st.pixels, width, height), reach) for n, st in stimuli.items()}
     df, check = ingest(read_clicks_csv(clicks) if isinstance(clicks, (str, Path)) else clicks, width, height,
                        ink=ink)
     rounds: dict[str, list[np.ndarray]] = {}
@@ -333,46 +341,25 @@ def choose(phase1: dict[str, dict[str, Any]], threshold: float = SEED_THRESHOLD)
 
 # --- phase 2 ---------------------------------------------------------------------------------
 
-def square_count_map(rounds: Sequence[np.ndarray], width: int, height: int, side: float) -> np.ndarray:
-    """float64 ``[H, W]``: in how many rounds each pixel was revealed by a ``side`` x ``side``
-    square centred on a point (pixel centres within side/2 of it on both axes)."""
-    counts = np.zeros((height, width))
-    half = side / 2
-    for points in rounds:
-        seen = np.zeros((height, width), dtype=bool)
-        for x, y in np.asarray(points, np.float64)[:, :2]:
-            c0, c1 = int(np.ceil(x - half - 0.5)), int(np.floor(x + half - 0.5))
-            r0, r1 = int(np.ceil(y - half - 0.5)), int(np.floor(y + half - 0.5))
-            seen[max(0, r0):max(0, r1 + 1), max(0, c0):max(0, c1 + 1)] = True
-        counts += seen
-    return counts
-
-
-def spread_square(canvas_map: np.ndarray, side: int, sigma: float) -> np.ndarray:
-    """A canvas map with the human maps' geometry: the square brush, the blur, sum 1."""
-    kernel = np.ones((side, side))
-    smooth = np.clip(signal.fftconvolve(np.abs(canvas_map), kernel, mode="same"), 0.0, None)
-    return blur_normalize(smooth, sigma)
-
-
 def phase2_values(drawings: Drawings, trained: dict[str, dict[str, np.ndarray]],
                   random: dict[str, dict[str, np.ndarray]], inks: dict[str, np.ndarray], canvas: tuple[int, int],
                   settings: SearchSettings) -> pd.DataFrame:
     """One row per drawing: ink-conditional (and raw) rho of every candidate, its twin and the ink."""
     width, height = canvas
-    side = max(1, int(round(settings.brush_side * max(width, height) / 256)))
+    brush = search_brush(settings, canvas)
     sigma = settings.sigma if settings.sigma is not None else default_sigma(width, height)
+    grow = int(round(2 * brush.reach)) + 1  # the ink grown by a square reaching brush.reach each way
     rows = []
     for name in drawings.names:
-        human = blur_normalize(square_count_map(drawings.rounds[name], width, height, side), sigma)
-        region = ndimage.binary_dilation(inks[name], structure=np.ones((side + 1, side + 1), bool))
+        human = brush.human_map(drawings.rounds[name], width, height, sigma)
+        region = ndimage.binary_dilation(inks[name], structure=np.ones((grow, grow), bool))
         where = cells(region, settings.ink_cell_fraction, settings.grid)
         row: dict[str, Any] = {"stimulus": name, "category": drawings.categories[name],
                                "n_rounds": len(drawings.rounds[name]), "region_cells": int(where.sum())}
-        sources = {"ink": spread_square(inks[name].astype(np.float64), side, sigma)}
+        sources = {"ink": brush.spread(inks[name].astype(np.float64), sigma)}
         for m in trained[name]:
-            sources[m] = spread_square(on_canvas(trained[name][m], width, height), side, sigma)
-            sources[f"{m}.random"] = spread_square(on_canvas(random[name][m], width, height), side, sigma)
+            sources[m] = brush.spread(on_canvas(trained[name][m], width, height), sigma)
+            sources[f"{m}.random"] = brush.spread(on_canvas(random[name][m], width, height), sigma)
         for key, machine in sources.items():
             row[f"{key}.ink_rho"] = rho_on(human, machine, where, settings.grid)
             row[f"{key}.raw_rho"] = metrics.spearman(human, machine, settings.grid)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from analysis.clicks import ClicksError, normalise_clicks, parse_canvas
-from analysis.maps import blur_normalize, count_map, human_map, maps_from_clicks, prepare_map, round_footprints
+from analysis.maps import (blur_normalize, count_map, human_map, maps_from_clicks, prepare_map, round_footprints,
+                          square_footprints, square_kernel)
 from models.render import brush_mask
 
 
@@ -102,3 +103,37 @@ def test_parse_canvas():
     for bad in ("", "x", "0x5", "10x10x10", "abc"):
         with pytest.raises(ClicksError):
             parse_canvas(bad)
+
+
+def test_square_footprint_known_answers():
+    """The original ClickMe square: pixel centres within side/2 of the point on both axes."""
+    # the game's points are integer canvas coordinates (pixel corners): 14 x 14 pixels, x-7 .. x+6
+    at_corner = square_footprints([np.array([[100.0, 50.0]])], 256, 256, 14)[0]
+    rows, cols = np.nonzero(at_corner)
+    assert at_corner.sum() == 14 * 14
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (43, 56, 93, 106)
+    # at a pixel centre the outermost centres lie exactly side/2 away and are included: 15 x 15
+    at_centre = square_footprints([np.array([[100.5, 50.5]])], 256, 256, 14)[0]
+    assert at_centre.sum() == 15 * 15 and at_centre[43:58, 93:108].all()
+    corner = square_footprints([np.array([[0.0, 0.0]])], 256, 256, 14)[0]  # clipped at the edges
+    assert corner.sum() == 7 * 7 and corner[:7, :7].all()
+    edge = square_footprints([np.array([[255.0, 3.0]])], 256, 256, 14)[0]
+    assert edge.sum() == 8 * 10 and edge[:10, 248:].all()  # cols 248..255, rows 0..9
+    assert not square_footprints([np.array([[-20.0, 5.0]])], 32, 32, 14).any()  # wholly off canvas
+
+
+def test_square_footprint_counts_a_round_once_and_keeps_rounds_apart():
+    scrub = np.array([[10.0, 10.0], [10.0, 10.0], [11.0, 10.0]])  # overlapping points of one round
+    prints = square_footprints([scrub, np.zeros((0, 2)), np.array([[30.0, 30.0, 123.0]])], 40, 40, 4)
+    assert prints.shape == (3, 40, 40) and prints.dtype == bool
+    assert prints[0].sum() == 4 * 5 and prints[0][8:12, 8:13].all()  # the union, each pixel once
+    assert not prints[1].any() and prints[2].sum() == 16
+    assert prints.sum(0).max() == 1
+    assert square_footprints([], 5, 4, 3).shape == (0, 4, 5)
+
+
+def test_prepare_map_with_a_square_kernel_spreads_a_delta_into_the_square():
+    delta = np.zeros((40, 40))
+    delta[20, 20] = 1.0
+    spread = prepare_map(delta, 40, 40, sigma=0, kernel=square_kernel(6))
+    assert np.allclose(spread[18:24, 18:24], 1 / 36) and np.isclose(spread.sum(), 1)

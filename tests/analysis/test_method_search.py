@@ -103,8 +103,13 @@ def test_paint_puts_each_value_on_its_piece() -> None:
 
 # --- statistics and the rule -----------------------------------------------------------------
 
-def test_square_brush_footprint_and_once_per_round() -> None:
-    counts = ms.square_count_map([np.array([[10.0, 10.0], [10.5, 10.0]])], 32, 32, 4)
+def test_search_brush_is_the_original_square_scaled() -> None:
+    from analysis.brush import LEGACY_CLICKME_SQUARE, Brush
+
+    assert ms.search_brush(ms.SearchSettings(), (256, 256)) == LEGACY_CLICKME_SQUARE
+    small = ms.search_brush(ms.SearchSettings(), (64, 64))
+    assert small == Brush("square", 3.5) and small.side == 4 and small.reach == 2.0
+    counts = small.footprints([np.array([[10.0, 10.0], [10.5, 10.0]])], 32, 32).sum(0)
     assert counts.max() == 1  # overlapping points of one round count once
     assert np.array_equal(np.argwhere(counts[10] > 0).ravel(), np.arange(8, 13))  # cols 8..11, and 12 for x=10.5
     assert np.array_equal(np.argwhere(counts[:, 9] > 0).ravel(), np.arange(8, 12))  # rows 8..11 (4 px)
