@@ -59,6 +59,7 @@ from .brush import LEGACY_CLICKME_CANVAS_PX, Brush
 from .attribution import (CFGDM_BLANK, AttributionSettings, GuidanceSignal, _at_28, _attribute, _crop,
                           sampling_states)
 from .clicks import NON_BRUSHING_RULE
+from .compare import jsonable
 from .controls import RANDOM_WEIGHTS_SEED, random_weights
 from .maps import default_sigma, resize_map
 from .stats import bootstrap_ci, paired_test
@@ -434,23 +435,9 @@ def native_resolution_check(model, images: Sequence[np.ndarray], scales: Sequenc
 
 # --- the search ------------------------------------------------------------------------------
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def _write(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
+    path.write_text(json.dumps(jsonable(record), indent=2) + "\n")
 
 
 def run_search(clicks: pd.DataFrame | str | Path, stimuli: dict[str, Stimulus] | str | Path, out: str | Path,
