@@ -1,0 +1,359 @@
+"""``python -m analysis confirm``: run a pre-registered plan on an export and judge its claims.
+
+The plan (`analysis.plan`, e.g. the shipped ``analysis/plans/clickme_quickdraw.toml``) fixes
+every setting and every claim before the data are read. `run_confirm`
+
+1. reads the export as it is and applies the plan's data rules (`analysis.clicks.ingest`: clip or
+   drop off-canvas points, drop exact repeats, drop rounds that are not brushing by
+   `analysis.clicks.non_brushing` with the ink of `analysis.ink.ink_mask`), and keeps the
+   drawings with at least ``min_genuine_rounds`` genuine rounds;
+2. builds, per drawing, on one canvas and one geometry (the human brush disc and blur, the
+   building blocks of `analysis.compare`): the human map; the CFGDM's map by the plan's method
+   and its random-weights twin (`controls.random_weights`), the classifier and its twin when the
+   plan asks; matched-sampling twins of each machine map (`matched_sampling`); the ink baseline
+   (the ink mask with the same disc and blur) and the centre-bias baseline (the mean human map of
+   the other categories' drawings);
+3. measures every source's shape (`compare.shape_metrics`: feature count, area for p of the
+   mass, Gini, entropy, spread) and its alignment with the human map three ways
+   (`analysis.alignment`: raw ρ, ρ above the floor, ρ over the ink dilated by the brush, and
+   partial ρ controlling for the ink and centre-bias maps); the human split-half ceiling and the
+   cross-stimulus floor (`reliability.reliability_table`) on the drawings with at least
+   ``reliability_min_rounds`` genuine rounds;
+4. evaluates every claim (`analysis.claims`) and re-evaluates the shape claims across the plan's
+   sensitivity grid;
+5. writes ``confirm.json`` (plan, data check, claims, sensitivity, alignment table, timings),
+   ``per_stimulus.csv``, ``fig5.png`` (`analysis.figures`) and a one-page ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .attribution import CFGDM_METHODS, CLASSIFIER_METHODS, AttributionSettings, cfgdm_maps, classifier_maps
+from .claims import evaluate_all
+from .clicks import ClicksError, read_clicks_csv
+from .compare import SHAPE_METRICS, jsonable, shape_metrics, spread
+from .controls import random_weights
+from .maps import human_map, prepare_map, resize_map, rounds_by_stimulus
+from .matched_sampling import matched_rounds
+from .plan import ALIGNMENT_METRICS, Plan, load_plan
+from .stats import bootstrap_ci
+from .stimuli import Stimulus, apply_categories, at_size, load_stimuli
+
+
+def attribution_settings(plan: Plan, seed: int) -> AttributionSettings:
+    a = plan.attribution
+    return AttributionSettings(n_steps=a["n_steps"], nt_samples=a["nt_samples"], nt_stdev=float(a["nt_stdev"]),
+                               occlusion_window=a["occlusion_window"], occlusion_stride=a["occlusion_stride"],
+                               timesteps=tuple(float(t) for t in a["timesteps"]), n_noise=a["n_noise"],
+                               gamma=float(a["gamma"]), sampler=a["sampler"], sampling_steps=a["sampling_steps"],
+                               batch_size=a["batch_size"], seed=seed)
+
+
+def cfgdm_attribution(model, images: np.ndarray, method: str, settings: AttributionSettings) -> np.ndarray:
+    """Raw ``[N, 28, 28]`` CFGDM maps by the plan's method: the guidance-signal methods of
+    `analysis.attribution`, or a method the method search added (a function
+    ``cfgdm_<method>_maps(model, images, settings)`` appended to `analysis.attribution`)."""
+    if method in CFGDM_METHODS:
+        return cfgdm_maps(model, images, method, settings)
+    from . import attribution
+
+    function = getattr(attribution, f"cfgdm_{method}_maps", None)
+    if function is None:
+        raise ValueError(f"unknown CFGDM attribution method {method!r}: choose one of {', '.join(CFGDM_METHODS)} "
+                         f"or a method with a function analysis.attribution.cfgdm_{method}_maps")
+    return np.asarray(function(model, images, settings), np.float32)
+
+
+def _averaged(attribute: Callable[[int], np.ndarray], seeds: list[int]) -> np.ndarray:
+    """Mean magnitude over the plan's seeds (one seed: the map itself, sign kept for the record)."""
+    maps = [attribute(seed) for seed in seeds]
+    return maps[0] if len(maps) == 1 else np.mean([np.abs(m) for m in maps], axis=0)
+
+
+def load_data(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, categories: str | Path | None):
+    """``(clicks, data check, stimuli, canvas ink masks)`` by the plan's data rules."""
+    from .clicks import ingest
+    from .ink import INK_RULE, ink_mask
+
+    width = height = plan.data["canvas"]
+    raw = read_clicks_csv(clicks_path)
+    stimuli = load_stimuli(stimuli_path)
+    canvas = {n: at_size(s.pixels, width, height) for n, s in stimuli.items()}
+    ink = {n: ink_mask(img) for n, img in canvas.items()}
+    clicks, check = ingest(raw, width, height, strict=plan.data["strict"], keep_repeats=plan.data["keep_repeats"],
+                           keep_non_brushing=plan.data["non_brushing"] == "keep", ink=ink)
+    stimuli = apply_categories(stimuli, categories, clicks)
+    return clicks, check, stimuli, canvas, ink, INK_RULE
+
+
+def centre_bias_maps(human: dict[str, np.ndarray], categories: dict[str, str | None]) -> dict[str, np.ndarray]:
+    """Per drawing, the mean human map of the drawings of OTHER categories (other drawings when
+    the category is unknown): where people brush on any drawing (as `baselines.baseline_alignment`)."""
+    names = list(human)
+    stack = np.stack([human[n] for n in names]).astype(np.float64)
+    total = stack.sum(0)
+    out = {}
+    for i, name in enumerate(names):
+        cat = categories.get(name)
+        same = [j for j, other in enumerate(names) if j == i or (cat is not None and categories.get(other) == cat)]
+        rest = len(names) - len(same)
+        out[name] = ((total - stack[same].sum(0)) / rest).astype(np.float32) if rest else np.zeros_like(human[name])
+    return out
+
+
+def select_figure_drawings(n_rounds: dict[str, int], k: int = 12) -> list[str]:
+    """The figure's rule, fixed before looking: the ``k`` drawings with the most genuine rounds,
+    ties broken by stimulus id."""
+    return sorted(n_rounds, key=lambda n: (-n_rounds[n], n))[:k]
+
+
+def _alignment_values(human: np.ndarray, m: np.ndarray, region: np.ndarray, controls: list[np.ndarray],
+                      floor: float | None, ceiling: float | None) -> dict[str, float]:
+    from .alignment import above_floor, ink_conditional_rho, partial_rho, raw_rho
+
+    rho = raw_rho(human, m)
+    return {"rho_raw": rho, "rho_ink_conditional": ink_conditional_rho(human, m, region),
+            "rho_partial": partial_rho(human, m, controls),
+            "rho_above_floor": (above_floor(rho, floor, ceiling) if floor is not None and ceiling is not None
+                                else float("nan"))}
+
+
+def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, out: str | Path,
+                categories: str | Path | None = None, device: str | None = None,
+                progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the plan; write the outputs into ``out``; return the ``confirm.json`` record."""
+    from .figures import fig5
+    from .reliability import reliability_table
+    from .report import write_confirm_report
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(step: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[step] = round(now - since, 1)
+        return now
+
+    d, st, a = plan.data, plan.statistics, plan.attribution
+    width = height = d["canvas"]
+    radius, sigma, mass = float(d["brush_radius_px"]), float(d["sigma_px"]), float(d["mass"])
+    seed, n_boot, level = st["seed"], st["n_boot"], float(st["level"])
+    clicks, check, stimuli, canvas, ink, ink_rule = load_data(plan, clicks_path, stimuli_path, categories)
+    for line in check.lines():
+        progress(line)
+    rounds = rounds_by_stimulus(clicks, d["min_points_per_round"], d["min_genuine_rounds"])
+    names = sorted(n for n in rounds if n in stimuli)
+    without_drawing = sorted(set(rounds) - set(stimuli))
+    if not names:
+        raise ClicksError(f"no drawing has both at least {d['min_genuine_rounds']} genuine rounds and an image "
+                          f"(clicked: {len(rounds)}, images: {len(stimuli)})")
+    cats = {n: stimuli[n].category for n in names}
+    progress(f"{len(names)} drawings with >= {d['min_genuine_rounds']} genuine rounds "
+             f"({len(set(c for c in cats.values() if c))} categories); brush {radius:g} px, sigma {sigma:g} px")
+    t = lap("read", started)
+
+    human = {n: human_map(rounds[n], width, height, radius, sigma) for n in names}
+    table, rel = reliability_table(clicks[clicks["stimulus"].isin(names)], width, height, radius, st["n_splits"],
+                                   seed, sigma, d["min_points_per_round"], d["reliability_min_rounds"])
+    ceiling, floor = rel["ceiling"], rel["floor"]
+    ceiling_ci = bootstrap_ci(table["split_half"], None, n_boot, level, seed) if len(table) else None
+    floor_ci = bootstrap_ci(table["floor"], None, n_boot, level, seed) if len(table) else None
+    t = lap("human maps and reliability", t)
+
+    # machine maps: raw [N, 28, 28] at the models' resolution, then the human maps' geometry
+    images = np.stack([at_size(stimuli[n].pixels, 28, 28) for n in names])
+    from models.cfgdm import OneShotCFGDM
+
+    torch.manual_seed(seed)
+    model = OneShotCFGDM.from_pretrained(a["weights"] or None, device)
+    raw: dict[str, np.ndarray] = {}
+    machines = [("cfgdm", model, lambda m, s: cfgdm_attribution(m, images, a["method"], attribution_settings(plan, s)))]
+    machine_notes: dict[str, Any] = {"cfgdm": {"method": a["method"], "weights": a["weights"] or "shipped",
+                                               "device": str(model.device),
+                                               "training_steps": model.meta.get("steps_done", model.meta.get("steps"))}}
+    if a["classifier"]:
+        from models.classifier import load_classifier
+
+        classifier = load_classifier(None)
+        guesses = classifier.predict_proba(images).argmax(1)
+        targets = [classifier.categories.index(cats[n]) if cats[n] in classifier.categories else int(g)
+                   for n, g in zip(names, guesses)]
+        method = a["method"] if a["method"] in CLASSIFIER_METHODS else "integrated_gradients"
+        machines.append(("classifier", classifier,
+                         lambda m, s: classifier_maps(m, images, targets, method, attribution_settings(plan, s))))
+        machine_notes["classifier"] = {"method": method, "version": classifier.version,
+                                       "explains_own_guess": int(sum(cats[n] not in classifier.categories
+                                                                     for n in names))}
+    for source, trained, attribute in machines:
+        progress(f"{source} maps ({machine_notes[source]['method']}, seeds {a['seeds']})")
+        raw[source] = _averaged(lambda s: attribute(trained, s), a["seeds"])
+        t = lap(f"{source} maps", t)
+        twin = random_weights(source, trained, a["random_weights_seed"])
+        progress(f"{source} random-weights twin (seed {a['random_weights_seed']})")
+        raw[f"{source}_random"] = _averaged(lambda s: attribute(twin, s), a["seeds"])
+        del twin
+        t = lap(f"{source} random-weights twin", t)
+    del model
+
+    unblurred = {src: {n: prepare_map(raw[src][i], width, height, 0) for i, n in enumerate(names)} for src in raw}
+    maps: dict[str, dict[str, np.ndarray]] = {"human": human}
+    for src, by in unblurred.items():
+        maps[src] = {n: spread(m, sigma, radius) for n, m in by.items()}
+    matched: dict[str, dict[str, list[np.ndarray]]] = {}
+    if st["matched_sampling"]:
+        for src in list(raw):
+            matched[src] = {n: matched_rounds(resize_map(np.abs(raw[src][i]), width, height), rounds[n], radius,
+                                              seed + i) for i, n in enumerate(names)}
+            maps[f"{src}_matched"] = {n: human_map(r, width, height, radius, sigma) for n, r in matched[src].items()}
+    maps["ink"] = {n: prepare_map(ink[n].astype(np.float64), width, height, sigma, radius) for n in names}
+    maps["centre_bias"] = centre_bias_maps(human, cats)
+    t = lap("machine geometry, matched sampling, baselines", t)
+
+    # per-stimulus values: shape of every source, alignment of every non-human source
+    from .ink import ink_region
+
+    regions = {n: ink_region(canvas[n], radius) for n in names}
+    controls = {n: [maps["ink"][n], maps["centre_bias"][n]] for n in names}
+    rows = []
+    for n in names:
+        row: dict[str, Any] = {"stimulus": n, "category": cats[n], "n_genuine_rounds": len(rounds[n]),
+                               "n_points": int(sum(len(r) for r in rounds[n]))}
+        for src, by in maps.items():
+            row.update({f"{src}.{k}": v for k, v in shape_metrics(by[n], canvas[n], mass).items()})
+            if src != "human":
+                row.update({f"{src}.{k}": v for k, v in
+                            _alignment_values(human[n], by[n], regions[n], controls[n], floor, ceiling).items()})
+        rows.append(row)
+    per_stimulus = pd.DataFrame(rows)
+    per_stimulus["split_half"] = per_stimulus["stimulus"].map(dict(zip(table["stimulus"], table["split_half"])))
+    values = {c: per_stimulus[c].to_numpy(np.float64) for c in per_stimulus.columns if "." in c}
+    category_list = [c if c else f"stimulus:{n}" for n, c in zip(names, per_stimulus["category"])]
+    claims = evaluate_all(plan.claims, values, category_list, n_boot, seed, level)
+    t = lap("metrics and claims", t)
+
+    from .alignment import alignment_table
+
+    alignment = alignment_table(human, {src: by for src, by in maps.items() if src != "human"}, regions, controls,
+                                cats, floor if floor is not None else float("nan"),
+                                ceiling if ceiling is not None else float("nan"), n_boot, seed)
+    t = lap("alignment table", t)
+
+    sensitivity = sensitivity_grid(plan, names, rounds, unblurred, matched, canvas, cats, per_stimulus,
+                                   width, height, radius, sigma)
+    t = lap("sensitivity grid", t)
+
+    def mean_ci(column: str) -> dict[str, Any]:
+        entry = bootstrap_ci(per_stimulus[column], None, n_boot, level, seed)
+        by_category = bootstrap_ci(per_stimulus[column], category_list, n_boot, level, seed)
+        return {**entry, "category_lo": by_category["lo"], "category_hi": by_category["hi"]}
+
+    shape_means = {src: {k: mean_ci(f"{src}.{k}") for k in SHAPE_METRICS} for src in maps}
+    alignment_means = {src: {k: mean_ci(f"{src}.{k}") for k in ALIGNMENT_METRICS} for src in maps if src != "human"}
+    figure_names = select_figure_drawings({n: len(rounds[n]) for n in names})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig5(figure_names, canvas, {k: maps[k] for k in ("human", "cfgdm", "cfgdm_random", "ink")},
+         {n: len(rounds[n]) for n in names}, cats, out / "fig5.png")
+    record = {
+        "plan": plan.as_dict(),
+        "inputs": {"clicks": Path(clicks_path).name, "stimuli": Path(stimuli_path).name,
+                   "categories": Path(categories).name if categories else None},
+        "data_check": check.as_dict(), "ink_rule": ink_rule,
+        "n_stimuli": len(names), "n_categories": len({c for c in cats.values() if c}),
+        "stimuli_without_image": without_drawing,
+        "canvas": [width, height], "radius_px": radius, "sigma_px": sigma, "mass": mass,
+        "reliability": {"ceiling": ceiling, "ceiling_ci": ceiling_ci, "floor": floor, "floor_ci": floor_ci,
+                        "n_stimuli": rel["n_stimuli"], "min_rounds": d["reliability_min_rounds"],
+                        "n_splits": rel["n_splits"]},
+        "machines": machine_notes,
+        "claims": claims,
+        "sensitivity": sensitivity,
+        "shape": shape_means, "alignment_means": alignment_means, "alignment": alignment,
+        "figure": {"file": "fig5.png", "rule": "the 12 drawings with the most genuine rounds, ties by stimulus id",
+                   "stimuli": figure_names},
+        "seconds": {**timings, "total": round(time.perf_counter() - started, 1)},
+    }
+    record = jsonable(record)
+    per_stimulus.to_csv(out / "per_stimulus.csv", index=False)
+    (out / "confirm.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_confirm_report(record, out)
+    return record
+
+
+def sensitivity_grid(plan: Plan, names: list[str], rounds: dict[str, list[np.ndarray]],
+                     unblurred: dict[str, dict[str, np.ndarray]], matched: dict[str, dict[str, list[np.ndarray]]],
+                     canvas: dict[str, np.ndarray], cats: dict[str, str | None], per_stimulus: pd.DataFrame,
+                     width: int, height: int, radius: float, sigma: float) -> list[dict[str, Any]]:
+    """Every shape claim re-evaluated at each ``[[sensitivity]]`` setting of the plan: human and
+    matched maps rebuilt with the setting's brush and blur, machine maps re-spread with the same,
+    shapes measured at its mass share (alignment claims are judged at the plan's own setting).
+    A row per setting and claim; a setting with ``min_genuine_rounds`` keeps only those drawings."""
+    st = plan.statistics
+    shape_claims = [c for c in plan.claims if c["metric"] in SHAPE_METRICS]
+    needed = {c[side] for c in shape_claims for side in ("a", "b")}
+    out = []
+    for setting in plan.sensitivity:
+        s, r, p = sigma * setting["sigma_factor"], radius * setting["radius_factor"], float(setting["mass"])
+        keep = [n for n in names if len(rounds[n]) >= setting.get("min_genuine_rounds", 1)]
+        values: dict[str, list[float]] = {}
+        for n in keep:
+            for src in needed:
+                if src == "human":
+                    m = human_map(rounds[n], width, height, r, s)
+                elif src.endswith("_matched"):
+                    m = human_map(matched[src[:-len("_matched")]][n], width, height, r, s)
+                elif src in unblurred:
+                    m = spread(unblurred[src][n], s, r)
+                else:
+                    continue  # baselines have no shape claims in the grid
+                for k, v in shape_metrics(m, canvas[n], p).items():
+                    values.setdefault(f"{src}.{k}", []).append(v)
+        arrays = {k: np.asarray(v) for k, v in values.items()}
+        groups = [cats[n] or f"stimulus:{n}" for n in keep]
+        specs = [c for c in shape_claims if f"{c['a']}.{c['metric']}" in arrays and f"{c['b']}.{c['metric']}" in arrays]
+        for claim in evaluate_all(specs, arrays, groups, st["n_boot"], st["seed"], float(st["level"])):
+            out.append({"setting": setting["label"], "sigma_px": round(s, 3), "radius_px": round(r, 3), "mass": p,
+                        **{k: claim[k] for k in ("name", "estimate", "ci", "p", "holds", "reversed", "n_stimuli")}})
+    return out
+
+
+def confirm_main(plan_path: str | Path, clicks: str, stimuli: str, out: str, categories: str | None = None,
+                 device: str | None = None) -> dict[str, Any]:
+    """The CLI's work: load the plan (exit 2 on a bad one), run it, print the claims."""
+    plan = load_plan(plan_path)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available")
+    record = run_confirm(plan, clicks, stimuli, out, categories, device)
+    for line in claims_lines(record):
+        print(line)
+    return record
+
+
+def claims_lines(record: dict[str, Any]) -> list[str]:
+    """The claims as printed: name, estimate [CI], p, verdict, n."""
+    from .claims import verdict
+
+    rel = record["reliability"]
+    lines = [f"{record['n_stimuli']} drawings ({record['n_categories']} categories); human ceiling "
+             f"{_num(rel['ceiling'])}, floor {_num(rel['floor'])} (on {rel['n_stimuli']} drawings with >= "
+             f"{rel['min_rounds']} genuine rounds)"]
+    width = max(len(c["name"]) for c in record["claims"])
+    for c in record["claims"]:
+        lo, hi = c["ci"]
+        lines.append(f"{c['name']:<{width}}  {_num(c['estimate'])} [{_num(lo)}, {_num(hi)}]  p {_num(c['p'], 2)}  "
+                     f"{verdict(c):<9} n={c['n_stimuli']}")
+    return lines
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
