@@ -29,23 +29,100 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import ndimage, signal
 
 from .attribution import CFGDM_METHODS, CLASSIFIER_METHODS, AttributionSettings, cfgdm_maps, classifier_maps
 from .claims import evaluate_all
 from .clicks import ClicksError, read_clicks_csv
 from .compare import SHAPE_METRICS, jsonable, shape_metrics, spread
 from .controls import random_weights
-from .maps import human_map, prepare_map, resize_map, rounds_by_stimulus
+from .maps import (BLUR_TRUNCATE, blur_normalize, human_map, prepare_map, resize_map, round_footprints,
+                   rounds_by_stimulus)
+from .metrics import on_grid, rank_correlation
 from .matched_sampling import matched_rounds
 from .plan import ALIGNMENT_METRICS, Plan, load_plan
 from .stats import bootstrap_ci
 from .stimuli import Stimulus, apply_categories, at_size, load_stimuli
+
+
+@dataclass(frozen=True)
+class Brush:
+    """The plan's brush: what one point reveals, for human maps and, as the same kernel, for
+    machine maps (so no source is sharper by construction).
+
+    ``square``: the original ClickMe game's ``size`` x ``size`` px square centred on the point
+    (pixel centres within size/2 of it on both axes; ``reveal_size = 14`` in its home.js);
+    ``disc``: `analysis.maps`' disc of radius ``size`` (the game of this repository).
+    ``reach`` is the distance a point's footprint extends (half the side, or the radius): the
+    stroke break of matched sampling and the dilation of the ink region use it.
+    """
+
+    shape: str
+    size: float
+
+    def scaled(self, factor: float) -> "Brush":
+        return Brush(self.shape, self.size * factor)
+
+    @property
+    def side(self) -> int:
+        return max(1, int(round(self.size)))
+
+    @property
+    def reach(self) -> float:
+        return self.side / 2 if self.shape == "square" else float(self.size)
+
+    def footprints(self, rounds: list[np.ndarray], width: int, height: int) -> np.ndarray:
+        """Boolean ``[R, H, W]``: the pixels each round revealed."""
+        if self.shape == "disc":
+            return round_footprints(rounds, width, height, self.size)
+        half = self.side / 2
+        out = np.zeros((len(rounds), height, width), dtype=bool)
+        for i, points in enumerate(rounds):
+            for x, y in (np.asarray(points, np.float64)[:, :2] if len(points) else ()):
+                c0, c1 = int(np.ceil(x - half - 0.5)), int(np.floor(x + half - 0.5))
+                r0, r1 = int(np.ceil(y - half - 0.5)), int(np.floor(y + half - 0.5))
+                out[i, max(0, r0):max(0, r1 + 1), max(0, c0):max(0, c1 + 1)] = True
+        return out
+
+    def human_map(self, rounds: list[np.ndarray], width: int, height: int, sigma: float) -> np.ndarray:
+        """Rounds' footprints counted (once per round), blurred, normalised: `maps.human_map`'s rule."""
+        if self.shape == "disc":
+            return human_map(rounds, width, height, self.size, sigma)
+        return blur_normalize(self.footprints(rounds, width, height).sum(0).astype(np.float64), sigma)
+
+    def spread(self, unblurred: np.ndarray, sigma: float) -> np.ndarray:
+        """A machine (or ink) map on the canvas spread by the same brush and blurred (`compare.spread`)."""
+        if self.shape == "disc":
+            return spread(unblurred, sigma, self.size)
+        smooth = signal.fftconvolve(np.abs(np.asarray(unblurred, np.float64)), np.ones((self.side, self.side)), "same")
+        return blur_normalize(np.clip(smooth, 0.0, None), sigma)
+
+    def reliability(self, rounds: dict[str, list[np.ndarray]], width: int, height: int, sigma: float,
+                    n_splits: int, seed: int) -> pd.DataFrame:
+        """Per drawing: Spearman-Brown split-half reliability and the cross-drawing floor, by
+        `analysis.reliability`'s procedure on this brush's footprints."""
+        from .reliability import _split_ranks, cross_stimulus_floor, spearman_brown
+
+        rows, first_halves = [], {}
+        for i, name in enumerate(sorted(rounds)):
+            prints = self.footprints(rounds[name], width, height).astype(np.float64)
+            if sigma > 0:
+                prints = ndimage.gaussian_filter(prints, (0, sigma, sigma), truncate=BLUR_TRUNCATE, mode="constant")
+            first, second = _split_ranks(on_grid(prints).reshape(len(prints), -1), n_splits, seed + i)
+            first_halves[name] = first.astype(np.float32)
+            rows.append({"stimulus": name, "n_rounds": len(prints),
+                         "split_half": spearman_brown(float(np.nanmean(rank_correlation(first, second))))})
+        floors = cross_stimulus_floor(first_halves, seed)
+        table = pd.DataFrame(rows, columns=["stimulus", "n_rounds", "split_half"])
+        table["floor"] = table["stimulus"].map(floors)
+        return table
 
 
 def attribution_settings(plan: Plan, seed: int) -> AttributionSettings:
@@ -131,7 +208,6 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
                 progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the plan; write the outputs into ``out``; return the ``confirm.json`` record."""
     from .figures import fig5
-    from .reliability import reliability_table
     from .report import write_confirm_report
 
     started = time.perf_counter()
@@ -144,7 +220,7 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
 
     d, st, a = plan.data, plan.statistics, plan.attribution
     width = height = d["canvas"]
-    radius, sigma, mass = float(d["brush_radius_px"]), float(d["sigma_px"]), float(d["mass"])
+    brush, sigma, mass = Brush(d["brush_shape"], float(d["brush_px"])), float(d["sigma_px"]), float(d["mass"])
     seed, n_boot, level = st["seed"], st["n_boot"], float(st["level"])
     clicks, check, stimuli, canvas, ink, ink_rule = load_data(plan, clicks_path, stimuli_path, categories)
     for line in check.lines():
@@ -157,13 +233,17 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
                           f"(clicked: {len(rounds)}, images: {len(stimuli)})")
     cats = {n: stimuli[n].category for n in names}
     progress(f"{len(names)} drawings with >= {d['min_genuine_rounds']} genuine rounds "
-             f"({len(set(c for c in cats.values() if c))} categories); brush {radius:g} px, sigma {sigma:g} px")
+             f"({len(set(c for c in cats.values() if c))} categories); brush {brush.shape} {brush.size:g} px, sigma {sigma:g} px")
     t = lap("read", started)
 
-    human = {n: human_map(rounds[n], width, height, radius, sigma) for n in names}
-    table, rel = reliability_table(clicks[clicks["stimulus"].isin(names)], width, height, radius, st["n_splits"],
-                                   seed, sigma, d["min_points_per_round"], d["reliability_min_rounds"])
-    ceiling, floor = rel["ceiling"], rel["floor"]
+    human = {n: brush.human_map(rounds[n], width, height, sigma) for n in names}
+    table = brush.reliability({n: rounds[n] for n in names if len(rounds[n]) >= d["reliability_min_rounds"]},
+                              width, height, sigma, st["n_splits"], seed)
+
+    def nanmean(column: str) -> float | None:
+        return float(np.nanmean(table[column])) if len(table) and table[column].notna().any() else None
+
+    ceiling, floor = nanmean("split_half"), nanmean("floor")
     ceiling_ci = bootstrap_ci(table["split_half"], None, n_boot, level, seed) if len(table) else None
     floor_ci = bootstrap_ci(table["floor"], None, n_boot, level, seed) if len(table) else None
     t = lap("human maps and reliability", t)
@@ -206,21 +286,21 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
     unblurred = {src: {n: prepare_map(raw[src][i], width, height, 0) for i, n in enumerate(names)} for src in raw}
     maps: dict[str, dict[str, np.ndarray]] = {"human": human}
     for src, by in unblurred.items():
-        maps[src] = {n: spread(m, sigma, radius) for n, m in by.items()}
+        maps[src] = {n: brush.spread(m, sigma) for n, m in by.items()}
     matched: dict[str, dict[str, list[np.ndarray]]] = {}
     if st["matched_sampling"]:
         for src in list(raw):
-            matched[src] = {n: matched_rounds(resize_map(np.abs(raw[src][i]), width, height), rounds[n], radius,
-                                              seed + i) for i, n in enumerate(names)}
-            maps[f"{src}_matched"] = {n: human_map(r, width, height, radius, sigma) for n, r in matched[src].items()}
-    maps["ink"] = {n: prepare_map(ink[n].astype(np.float64), width, height, sigma, radius) for n in names}
+            matched[src] = {n: matched_rounds(resize_map(np.abs(raw[src][i]), width, height), rounds[n],
+                                              brush.reach, seed + i) for i, n in enumerate(names)}
+            maps[f"{src}_matched"] = {n: brush.human_map(r, width, height, sigma) for n, r in matched[src].items()}
+    maps["ink"] = {n: brush.spread(ink[n].astype(np.float64), sigma) for n in names}
     maps["centre_bias"] = centre_bias_maps(human, cats)
     t = lap("machine geometry, matched sampling, baselines", t)
 
     # per-stimulus values: shape of every source, alignment of every non-human source
     from .ink import ink_region
 
-    regions = {n: ink_region(canvas[n], radius) for n in names}
+    regions = {n: ink_region(canvas[n], brush.reach) for n in names}
     controls = {n: [maps["ink"][n], maps["centre_bias"][n]] for n in names}
     rows = []
     for n in names:
@@ -246,8 +326,8 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
                                 ceiling if ceiling is not None else float("nan"), n_boot, seed)
     t = lap("alignment table", t)
 
-    sensitivity = sensitivity_grid(plan, names, rounds, unblurred, matched, canvas, cats, per_stimulus,
-                                   width, height, radius, sigma)
+    sensitivity = sensitivity_grid(plan, names, rounds, maps, unblurred, matched, canvas, cats, per_stimulus,
+                                   width, height, brush, sigma)
     t = lap("sensitivity grid", t)
 
     def mean_ci(column: str) -> dict[str, Any]:
@@ -269,10 +349,11 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
         "data_check": check.as_dict(), "ink_rule": ink_rule,
         "n_stimuli": len(names), "n_categories": len({c for c in cats.values() if c}),
         "stimuli_without_image": without_drawing,
-        "canvas": [width, height], "radius_px": radius, "sigma_px": sigma, "mass": mass,
+        "canvas": [width, height], "brush": {"shape": brush.shape, "px": brush.size, "reach_px": brush.reach},
+        "sigma_px": sigma, "mass": mass,
         "reliability": {"ceiling": ceiling, "ceiling_ci": ceiling_ci, "floor": floor, "floor_ci": floor_ci,
-                        "n_stimuli": rel["n_stimuli"], "min_rounds": d["reliability_min_rounds"],
-                        "n_splits": rel["n_splits"]},
+                        "n_stimuli": int(len(table)), "min_rounds": d["reliability_min_rounds"],
+                        "n_splits": st["n_splits"]},
         "machines": machine_notes,
         "claims": claims,
         "sensitivity": sensitivity,
@@ -289,9 +370,9 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
 
 
 def sensitivity_grid(plan: Plan, names: list[str], rounds: dict[str, list[np.ndarray]],
-                     unblurred: dict[str, dict[str, np.ndarray]], matched: dict[str, dict[str, list[np.ndarray]]],
+                     maps: dict[str, dict[str, np.ndarray]], unblurred: dict[str, dict[str, np.ndarray]], matched: dict[str, dict[str, list[np.ndarray]]],
                      canvas: dict[str, np.ndarray], cats: dict[str, str | None], per_stimulus: pd.DataFrame,
-                     width: int, height: int, radius: float, sigma: float) -> list[dict[str, Any]]:
+                     width: int, height: int, brush: Brush, sigma: float) -> list[dict[str, Any]]:
     """Every shape claim re-evaluated at each ``[[sensitivity]]`` setting of the plan: human and
     matched maps rebuilt with the setting's brush and blur, machine maps re-spread with the same,
     shapes measured at its mass share (alignment claims are judged at the plan's own setting).
@@ -301,17 +382,20 @@ def sensitivity_grid(plan: Plan, names: list[str], rounds: dict[str, list[np.nda
     needed = {c[side] for c in shape_claims for side in ("a", "b")}
     out = []
     for setting in plan.sensitivity:
-        s, r, p = sigma * setting["sigma_factor"], radius * setting["radius_factor"], float(setting["mass"])
+        s, b, p = sigma * setting["sigma_factor"], brush.scaled(setting["brush_factor"]), float(setting["mass"])
         keep = [n for n in names if len(rounds[n]) >= setting.get("min_genuine_rounds", 1)]
+        same_geometry = setting["sigma_factor"] == 1 and setting["brush_factor"] == 1
         values: dict[str, list[float]] = {}
         for n in keep:
             for src in needed:
-                if src == "human":
-                    m = human_map(rounds[n], width, height, r, s)
+                if same_geometry and src in maps:  # only the mass share or the drawings differ: reuse the maps
+                    m = maps[src][n]
+                elif src == "human":
+                    m = b.human_map(rounds[n], width, height, s)
                 elif src.endswith("_matched"):
-                    m = human_map(matched[src[:-len("_matched")]][n], width, height, r, s)
+                    m = b.human_map(matched[src[:-len("_matched")]][n], width, height, s)
                 elif src in unblurred:
-                    m = spread(unblurred[src][n], s, r)
+                    m = b.spread(unblurred[src][n], s)
                 else:
                     continue  # baselines have no shape claims in the grid
                 for k, v in shape_metrics(m, canvas[n], p).items():
@@ -320,7 +404,7 @@ def sensitivity_grid(plan: Plan, names: list[str], rounds: dict[str, list[np.nda
         groups = [cats[n] or f"stimulus:{n}" for n in keep]
         specs = [c for c in shape_claims if f"{c['a']}.{c['metric']}" in arrays and f"{c['b']}.{c['metric']}" in arrays]
         for claim in evaluate_all(specs, arrays, groups, st["n_boot"], st["seed"], float(st["level"])):
-            out.append({"setting": setting["label"], "sigma_px": round(s, 3), "radius_px": round(r, 3), "mass": p,
+            out.append({"setting": setting["label"], "sigma_px": round(s, 3), "brush_px": round(b.size, 3), "mass": p,
                         **{k: claim[k] for k in ("name", "estimate", "ci", "p", "holds", "reversed", "n_stimuli")}})
     return out
 

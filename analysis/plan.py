@@ -25,6 +25,7 @@ BASELINE_SOURCES = ("ink", "centre_bias")
 TESTS = ("paired",)
 DIRECTIONS = ("less", "greater")
 NON_BRUSHING = ("drop", "keep")
+BRUSH_SHAPES = ("square", "disc")
 
 
 class PlanError(ValueError):
@@ -58,7 +59,8 @@ class Plan:
 
 #: (key, type(s), check or None, what is expected)
 _DATA = [("canvas", int, lambda v: v > 0, "a positive integer"),
-         ("brush_radius_px", (int, float), lambda v: v > 0, "a positive number"),
+         ("brush_shape", str, lambda v: v in BRUSH_SHAPES, f"one of {', '.join(BRUSH_SHAPES)}"),
+         ("brush_px", (int, float), lambda v: v > 0, "a positive number (square: side; disc: radius)"),
          ("brush_rule", str, None, "a sentence"),
          ("sigma_px", (int, float), lambda v: v >= 0, "a number >= 0"),
          ("mass", (int, float), lambda v: 0 < v < 1, "a number in (0, 1)"),
@@ -95,7 +97,7 @@ _STATISTICS = [("n_boot", int, lambda v: v >= 100, "an integer >= 100"),
                ("matched_sampling", bool, None, "true or false")]
 _SENSITIVITY = [("label", str, None, "a label"),
                 ("sigma_factor", (int, float), lambda v: v > 0, "a positive number"),
-                ("radius_factor", (int, float), lambda v: v > 0, "a positive number"),
+                ("brush_factor", (int, float), lambda v: v > 0, "a positive number (scales the brush size)"),
                 ("mass", (int, float), lambda v: 0 < v < 1, "a number in (0, 1)")]
 _CLAIM = [("name", str, lambda v: v.isidentifier(), "an identifier (letters, digits, _)"),
           ("metric", str, lambda v: v in METRICS, f"one of {', '.join(METRICS)}"),

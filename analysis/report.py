@@ -257,7 +257,7 @@ def write_confirm_report(record: dict[str, Any], out: Path) -> Path:
             f"<p>{html.escape(plan['data_set'])}. Plan written {html.escape(plan['written'])} from "
             f"{html.escape(plan['written_from'])}; no setting is changed for a new export.</p>",
             f"<p><b>{record['n_stimuli']} drawings</b> ({record['n_categories']} categories) with ≥ "
-            f"{data['min_genuine_rounds']} genuine rounds. Brush {_fmt(record['radius_px'])} px, blur σ "
+            f"{data['min_genuine_rounds']} genuine rounds. Brush: {record['brush']['shape']} {_fmt(record['brush']['px'])} px, blur σ "
             f"{_fmt(record['sigma_px'])} px, mass share p = {_fmt(record['mass'])}; attribution: "
             f"{html.escape(str(record['machines'].get('cfgdm', {}).get('method')))} on the CFGDM "
             f"(seeds {plan['attribution']['seeds']}, random-weights twin seed {plan['attribution']['random_weights_seed']}); "

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from analysis.compare import SHAPE_METRICS
+from analysis.confirm import Brush
 from analysis.plan import ALIGNMENT_METRICS, SHIPPED, PlanError, load_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +37,7 @@ def override(text: str, **values: str) -> str:
 
 def test_the_shipped_plan_loads_and_every_claim_names_a_known_metric_and_source() -> None:
     plan = load_plan(SHIPPED)
-    assert plan.data["canvas"] == 256 and plan.data["brush_radius_px"] == 14 and plan.data["non_brushing"] == "drop"
+    assert plan.data["canvas"] == 256 and plan.data["brush_px"] == 14 and plan.data["brush_shape"] == "square" and plan.data["non_brushing"] == "drop"
     assert plan.attribution["random_weights_seed"] and plan.attribution["seeds"]
     names = [c["name"] for c in plan.claims]
     assert len(names) == len(set(names)) >= 10
@@ -49,7 +51,7 @@ def test_the_shipped_plan_loads_and_every_claim_names_a_known_metric_and_source(
                  "cfgdm_more_localized_than_random_twin", "cfgdm_beats_random_twin_ink_conditional",
                  "cfgdm_beats_ink", "cfgdm_beats_centre_bias"):
         assert name in names
-    assert {s["label"] for s in plan.sensitivity} >= {"σ ×0.5", "σ ×2", "radius ×0.5", "radius ×2", "p = 0.3", "p = 0.8"}
+    assert {s["label"] for s in plan.sensitivity} >= {"σ ×0.5", "σ ×2", "brush ×0.5", "brush ×2", "p = 0.3", "p = 0.8"}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -90,6 +92,40 @@ def test_the_cli_exits_2_with_a_message_on_a_bad_plan(tmp_path: Path) -> None:
     done = run_cli("confirm", "--plan", str(path), "--clicks", "x.csv", "--stimuli", "x", "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "sigma_px = 'wide'" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_the_square_brush_reveals_the_games_14_px_square_once_per_round() -> None:
+    brush = Brush("square", 14)
+    prints = brush.footprints([np.array([[100.0, 50.0]]), np.array([[100.0, 50.0], [101.0, 50.0]])], 256, 256)
+    rows, cols = np.nonzero(prints[0])
+    assert prints[0].sum() == 196 and (rows.min(), rows.max(), cols.min(), cols.max()) == (43, 56, 93, 106)
+    assert prints[1].sum() == 14 * 15  # a second point one pixel right adds one column
+    counts = brush.human_map([np.array([[100.0, 50.0]])] * 3, 256, 256, 0)
+    assert np.isclose(counts.sum(), 1) and np.count_nonzero(counts) == 196
+    assert brush.reach == 7 and Brush("disc", 14).reach == 14 and brush.scaled(2).side == 28
+
+
+def test_a_machine_map_gets_the_human_maps_geometry() -> None:
+    # one unit of mass at a pixel, spread by the brush, equals one human point at its centre (both blurred)
+    point = np.zeros((64, 64))
+    point[30, 20] = 1.0
+    for brush in (Brush("square", 15), Brush("disc", 14)):
+        human = brush.human_map([np.array([[20.5, 30.5]])], 64, 64, 2.0)
+        assert np.abs(brush.spread(point, 2.0) - human).max() < 1e-6
+    # an even side has no centre pixel: the spread square sits within half a pixel of the point's
+    rows, cols = np.indices((64, 64))
+    spread = Brush("square", 14).spread(point, 0)
+    assert (spread > 1e-9).sum() == 196  # (the FFT leaves ~1e-19 elsewhere)
+    assert abs((spread * cols).sum() - 20.5) <= 0.5 and abs((spread * rows).sum() - 30.5) <= 0.5
+
+
+def test_reliability_is_one_for_identical_rounds_and_the_floor_lower() -> None:
+    brush = Brush("square", 14)
+    rng = np.random.default_rng(0)
+    spots = {f"s{i}": rng.uniform(20, 236, size=(6, 2)) for i in range(4)}
+    rounds = {name: [spot + rng.normal(0, 0.01, spot.shape) for _ in range(4)] for name, spot in spots.items()}
+    table = brush.reliability(rounds, 256, 256, 4.0, 5, 0)
+    assert np.allclose(table["split_half"], 1.0, atol=1e-3) and (table["floor"] < 0.9).all()
 
 
 @pytest.fixture(scope="module")
