@@ -134,19 +134,22 @@ def attribution_settings(plan: Plan, seed: int) -> AttributionSettings:
                                batch_size=a["batch_size"], seed=seed)
 
 
-def cfgdm_attribution(model, images: np.ndarray, method: str, settings: AttributionSettings) -> np.ndarray:
-    """Raw ``[N, 28, 28]`` CFGDM maps by the plan's method: the guidance-signal methods of
-    `analysis.attribution`, or a method the method search added (a function
-    ``cfgdm_<method>_maps(model, images, settings)`` appended to `analysis.attribution`)."""
+def cfgdm_attribution(model, images: np.ndarray, canvas_images: list[np.ndarray], method: str,
+                      settings: AttributionSettings, segment_length: int) -> np.ndarray:
+    """Raw CFGDM maps by the plan's method, one per drawing: the guidance-signal methods of
+    `analysis.attribution` at 28x28 (``images``, batched), or any other candidate of the method
+    search (`analysis.method_search.drawing_maps`, per drawing at the canvas: stroke occlusion,
+    canvas-resolution IG, ...). Maps may be 28x28 or canvas-sized; they are brought to the canvas
+    the same way (`maps.prepare_map`)."""
     if method in CFGDM_METHODS:
         return cfgdm_maps(model, images, method, settings)
-    from . import attribution
+    from .method_search import CANDIDATES, SearchSettings, drawing_maps
 
-    function = getattr(attribution, f"cfgdm_{method}_maps", None)
-    if function is None:
-        raise ValueError(f"unknown CFGDM attribution method {method!r}: choose one of {', '.join(CFGDM_METHODS)} "
-                         f"or a method with a function analysis.attribution.cfgdm_{method}_maps")
-    return np.asarray(function(model, images, settings), np.float32)
+    if method not in CANDIDATES:
+        raise ValueError(f"unknown CFGDM attribution method {method!r}: choose one of "
+                         f"{', '.join(dict.fromkeys([*CFGDM_METHODS, *CANDIDATES]))}")
+    search = SearchSettings(attribution=settings, segment_length=segment_length)
+    return np.stack([drawing_maps(model, image, search, settings.seed, [method])[method] for image in canvas_images])
 
 
 def _averaged(attribute: Callable[[int], np.ndarray], seeds: list[int]) -> np.ndarray:
@@ -255,7 +258,9 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
     torch.manual_seed(seed)
     model = OneShotCFGDM.from_pretrained(a["weights"] or None, device)
     raw: dict[str, np.ndarray] = {}
-    machines = [("cfgdm", model, lambda m, s: cfgdm_attribution(m, images, a["method"], attribution_settings(plan, s)))]
+    canvas_images = [canvas[n] for n in names]
+    machines = [("cfgdm", model, lambda m, s: cfgdm_attribution(m, images, canvas_images, a["method"],
+                                                                 attribution_settings(plan, s), a["segment_length"]))]
     machine_notes: dict[str, Any] = {"cfgdm": {"method": a["method"], "weights": a["weights"] or "shipped",
                                                "device": str(model.device),
                                                "training_steps": model.meta.get("steps_done", model.meta.get("steps"))}}
@@ -441,3 +446,25 @@ def _num(value: Any, digits: int = 3) -> str:
     if value is None:
         return "–"
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+
+
+def claims_frame(record: dict[str, Any]) -> pd.DataFrame:
+    """The claims of a ``confirm.json`` record as a table (for notebooks and docs)."""
+    from .claims import verdict
+
+    return pd.DataFrame([{"claim": c["name"], "test": f"{c['metric']}: {c['a']} − {c['b']} "
+                                                      f"{'<' if c['direction'] == 'less' else '>'} 0",
+                          "mean a": c["mean_a"], "mean b": c["mean_b"], "estimate": c["estimate"],
+                          "ci_lo": c["ci"][0], "ci_hi": c["ci"][1], "p": c["p"], "verdict": verdict(c),
+                          "n": c["n_stimuli"]} for c in record["claims"]])
+
+
+def claims_markdown(record: dict[str, Any]) -> str:
+    """The claims as a markdown table: claim, test, means, estimate [95% CI], p, verdict, n."""
+    lines = ["| claim | a − b | mean a / mean b | estimate [95% CI] | p | verdict | n drawings |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in claims_frame(record).iterrows():
+        lines.append(f"| `{r['claim']}` | {r['test']} | {_num(r['mean a'])} / {_num(r['mean b'])} | "
+                     f"{_num(r['estimate'])} [{_num(r['ci_lo'])}, {_num(r['ci_hi'])}] | {_num(r['p'], 2)} | "
+                     f"**{r['verdict']}** | {r['n']} |")
+    return "\n".join(lines)

@@ -89,7 +89,8 @@ _ATTRIBUTION = [("model", str, lambda v: v == "cfgdm", "cfgdm"),
                 ("n_noise", int, lambda v: v >= 1, "an integer >= 1"),
                 ("gamma", (int, float), None, "a number"),
                 ("sampler", str, lambda v: v in ("ddpm", "ddim"), "ddpm or ddim"),
-                ("sampling_steps", int, lambda v: v >= 1, "an integer >= 1")]
+                ("sampling_steps", int, lambda v: v >= 1, "an integer >= 1"),
+                ("segment_length", int, lambda v: v >= 1, "an integer >= 1 (stroke occlusion: skeleton px per piece)")]
 _STATISTICS = [("n_boot", int, lambda v: v >= 100, "an integer >= 100"),
                ("seed", int, None, "an integer"),
                ("level", float, lambda v: 0.5 < v < 1, "a number in (0.5, 1)"),

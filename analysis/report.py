@@ -276,12 +276,13 @@ def write_confirm_report(record: dict[str, Any], out: Path) -> Path:
     claim_rows = [[f"<code>{html.escape(c['name'])}</code><br><span class='note'>{html.escape(c.get('statement', ''))}</span>",
                    f"{html.escape(c['metric'])}: {html.escape(c['a'])} − {html.escape(c['b'])} "
                    f"{'&lt;' if c['direction'] == 'less' else '&gt;'} 0",
+                   f"{_fmt(c.get('mean_a'))} / {_fmt(c.get('mean_b'))}",
                    f"{_fmt(c['estimate'])} {_interval(*c['ci'])}", _interval(*c.get('ci_category', [None, None])),
                    _fmt(c["p"]), f"<b>{verdict(c)}</b>", _fmt(c["n_stimuli"])] for c in record["claims"]]
     parts = head + ["<h2>Claims</h2><p class='note'>Paired per drawing: estimate = mean of a − b, 95% bootstrap CI "
                     "over drawings [ ] and over categories; p: two-sided Wilcoxon signed-rank. <b>holds</b>: the "
                     "drawing CI excludes 0 on the claimed side; <b>reversed</b>: it excludes 0 on the other.</p>",
-                    _table(["claim", "test", "estimate [CI]", "category CI", "p", "verdict", "n"], claim_rows)]
+                    _table(["claim", "test", "mean a / mean b", "estimate [CI]", "category CI", "p", "verdict", "n"], claim_rows)]
     sens = pd.DataFrame(record.get("sensitivity") or [])
     if len(sens):
         sens["verdict"] = [verdict(r) for r in sens.to_dict(orient="records")]

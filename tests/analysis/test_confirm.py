@@ -168,3 +168,24 @@ def test_confirm_runs_end_to_end_on_a_few_real_drawings(tmp_path: Path, tiny_cfg
     assert "humans_fewer_features_than_cfgdm" in (tmp_path / "out" / "report.html").read_text()
     assert "humans_fewer_features_than_cfgdm" in done.stdout
     assert json.loads(done.stdout.strip().splitlines()[-1])["n_stimuli"] == record["n_stimuli"]
+
+
+def test_the_notebook_leads_with_the_real_data_section() -> None:
+    """The notebook's first section reads confirm's outputs (the shipped development-half run) and
+    runs in seconds; executed here on its own (the whole notebook runs in test_compare)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    if not (REPO / "docs" / "clickme_quickdraw" / "confirm.json").exists():
+        pytest.skip("the development-half run is not shipped in docs/clickme_quickdraw yet")
+    notebook = nbformat.read(REPO / "notebooks" / "compare_humans_machines.ipynb", as_version=4)
+    first = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and c.source.startswith("## 2."))
+    assert "Real data" in notebook.cells[0].source and "NOT human data" in notebook.cells[first].source
+    notebook.cells = notebook.cells[:first]
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "REAL data" in text and "humans_fewer_features_than_cfgdm recomputed" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 1
