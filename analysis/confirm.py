@@ -125,6 +125,11 @@ class Brush:
         return table
 
 
+#: the plan's alignment metrics and the `analysis.alignment` ways they are
+ALIGNMENT_WAYS = {"rho_raw": "raw", "rho_above_floor": "above_floor", "rho_ink_conditional": "ink_region",
+                  "rho_partial": "partial"}
+
+
 def attribution_settings(plan: Plan, seed: int) -> AttributionSettings:
     a = plan.attribution
     return AttributionSettings(n_steps=a["n_steps"], nt_samples=a["nt_samples"], nt_stdev=float(a["nt_stdev"]),
@@ -193,17 +198,6 @@ def select_figure_drawings(n_rounds: dict[str, int], k: int = 12) -> list[str]:
     """The figure's rule, fixed before looking: the ``k`` drawings with the most genuine rounds,
     ties broken by stimulus id."""
     return sorted(n_rounds, key=lambda n: (-n_rounds[n], n))[:k]
-
-
-def _alignment_values(human: np.ndarray, m: np.ndarray, region: np.ndarray, controls: list[np.ndarray],
-                      floor: float | None, ceiling: float | None) -> dict[str, float]:
-    from .alignment import above_floor, ink_conditional_rho, partial_rho, raw_rho
-
-    rho = raw_rho(human, m)
-    return {"rho_raw": rho, "rho_ink_conditional": ink_conditional_rho(human, m, region),
-            "rho_partial": partial_rho(human, m, controls),
-            "rho_above_floor": (above_floor(rho, floor, ceiling) if floor is not None and ceiling is not None
-                                else float("nan"))}
 
 
 def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, out: str | Path,
@@ -302,11 +296,21 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
     maps["centre_bias"] = centre_bias_maps(human, cats)
     t = lap("machine geometry, matched sampling, baselines", t)
 
-    # per-stimulus values: shape of every source, alignment of every non-human source
+    # alignment three ways (analysis.alignment), then per-stimulus values: shape of every source,
+    # alignment of every non-human source
+    from .alignment import alignment_table
     from .ink import ink_region
 
     regions = {n: ink_region(canvas[n], brush.reach) for n in names}
     controls = {n: [maps["ink"][n], maps["centre_bias"][n]] for n in names}
+    twins = {m: f"{m}_random" for m, _, _ in machines}
+    twins.update({f"{m}_matched": f"{m}_random_matched" for m in list(twins) if f"{m}_matched" in maps})
+    alignment = alignment_table(human, {src: by for src, by in maps.items() if src != "human"}, regions, controls,
+                                cats, floor if floor is not None else float("nan"),
+                                ceiling if ceiling is not None else float("nan"), n_boot, seed, twins=twins,
+                                baselines=["ink", "centre_bias"])
+    by_way = alignment.pop("per_stimulus")  # {source: {way: {stimulus: value}}}: kept in per_stimulus.csv
+    t = lap("alignment three ways", t)
     rows = []
     for n in names:
         row: dict[str, Any] = {"stimulus": n, "category": cats[n], "n_genuine_rounds": len(rounds[n]),
@@ -314,22 +318,15 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
         for src, by in maps.items():
             row.update({f"{src}.{k}": v for k, v in shape_metrics(by[n], canvas[n], mass).items()})
             if src != "human":
-                row.update({f"{src}.{k}": v for k, v in
-                            _alignment_values(human[n], by[n], regions[n], controls[n], floor, ceiling).items()})
+                row.update({f"{src}.{metric}": by_way[src][way].get(n, float("nan"))
+                            for metric, way in ALIGNMENT_WAYS.items()})
         rows.append(row)
     per_stimulus = pd.DataFrame(rows)
     per_stimulus["split_half"] = per_stimulus["stimulus"].map(dict(zip(table["stimulus"], table["split_half"])))
     values = {c: per_stimulus[c].to_numpy(np.float64) for c in per_stimulus.columns if "." in c}
     category_list = [c if c else f"stimulus:{n}" for n, c in zip(names, per_stimulus["category"])]
     claims = evaluate_all(plan.claims, values, category_list, n_boot, seed, level)
-    t = lap("metrics and claims", t)
-
-    from .alignment import alignment_table
-
-    alignment = alignment_table(human, {src: by for src, by in maps.items() if src != "human"}, regions, controls,
-                                cats, floor if floor is not None else float("nan"),
-                                ceiling if ceiling is not None else float("nan"), n_boot, seed)
-    t = lap("alignment table", t)
+    t = lap("shape metrics and claims", t)
 
     sensitivity = sensitivity_grid(plan, names, rounds, maps, unblurred, matched, canvas, cats, per_stimulus,
                                    width, height, brush, sigma)
@@ -361,6 +358,7 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
                         "n_splits": st["n_splits"]},
         "machines": machine_notes,
         "claims": claims,
+        "verdicts": {m: v["verdict"] for m, v in alignment.get("verdicts", {}).items()},
         "sensitivity": sensitivity,
         "shape": shape_means, "alignment_means": alignment_means, "alignment": alignment,
         "figure": {"file": "fig5.png", "rule": "the 12 drawings with the most genuine rounds, ties by stimulus id",
@@ -434,6 +432,8 @@ def claims_lines(record: dict[str, Any]) -> list[str]:
     lines = [f"{record['n_stimuli']} drawings ({record['n_categories']} categories); human ceiling "
              f"{_num(rel['ceiling'])}, floor {_num(rel['floor'])} (on {rel['n_stimuli']} drawings with >= "
              f"{rel['min_rounds']} genuine rounds)"]
+    lines += [f"{machine}: {verdict_text} (analysis.alignment: ink-conditional alignment vs its random-weights twin)"
+              for machine, verdict_text in record.get("verdicts", {}).items()]
     width = max(len(c["name"]) for c in record["claims"])
     for c in record["claims"]:
         lo, hi = c["ci"]

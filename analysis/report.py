@@ -292,6 +292,11 @@ def write_confirm_report(record: dict[str, Any], out: Path) -> Path:
                   _table(["claim", *pivot.columns], [[html.escape(i), *[html.escape(str(v)) for v in r]]
                                                      for i, r in pivot.iterrows()])]
     align = record.get("alignment_means") or {}
+    verdicts = record.get("verdicts") or {}
+    if verdicts:
+        parts.append("<p><b>Model signal</b> (<code>analysis.alignment</code>: the machine's ink-conditional "
+                     "alignment must beat its random-weights twin's by both CIs on both ink-conditional measures): "
+                     + "; ".join(f"{html.escape(m)} <b>{html.escape(v)}</b>" for m, v in verdicts.items()) + ".</p>")
     if align:
         parts += ["<h2>Alignment with the human maps, three ways</h2><p class='note'>Mean over drawings [95% CI "
                   "over drawings] {over categories}. Raw ρ; above the floor: (ρ − floor) / (ceiling − floor); "
