@@ -164,19 +164,23 @@ def _averaged(attribute: Callable[[int], np.ndarray], seeds: list[int]) -> np.nd
 
 
 def load_data(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, categories: str | Path | None):
-    """``(clicks, data check, stimuli, canvas ink masks)`` by the plan's data rules."""
+    """``(clicks, data check, stimuli, canvas images, ink masks, ink regions, ink rule)`` by the
+    plan's data rules; the non-brushing rule sees each drawing's ink dilated by the plan's brush
+    (`analysis.ink.ink_region`, reach = half the square's side)."""
     from .clicks import ingest
-    from .ink import INK_RULE, ink_mask
+    from .ink import INK_RULE, ink_mask, ink_region
 
     width = height = plan.data["canvas"]
+    reach = Brush(plan.data["brush_shape"], float(plan.data["brush_px"])).reach
     raw = read_clicks_csv(clicks_path)
     stimuli = load_stimuli(stimuli_path)
     canvas = {n: at_size(s.pixels, width, height) for n, s in stimuli.items()}
     ink = {n: ink_mask(img) for n, img in canvas.items()}
+    regions = {n: ink_region(img, reach) for n, img in canvas.items()}
     clicks, check = ingest(raw, width, height, strict=plan.data["strict"], keep_repeats=plan.data["keep_repeats"],
-                           keep_non_brushing=plan.data["non_brushing"] == "keep", ink=ink)
+                           keep_non_brushing=plan.data["non_brushing"] == "keep", ink=regions)
     stimuli = apply_categories(stimuli, categories, clicks)
-    return clicks, check, stimuli, canvas, ink, INK_RULE
+    return clicks, check, stimuli, canvas, ink, regions, INK_RULE
 
 
 def centre_bias_maps(human: dict[str, np.ndarray], categories: dict[str, str | None]) -> dict[str, np.ndarray]:
@@ -219,7 +223,7 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
     width = height = d["canvas"]
     brush, sigma, mass = Brush(d["brush_shape"], float(d["brush_px"])), float(d["sigma_px"]), float(d["mass"])
     seed, n_boot, level = st["seed"], st["n_boot"], float(st["level"])
-    clicks, check, stimuli, canvas, ink, ink_rule = load_data(plan, clicks_path, stimuli_path, categories)
+    clicks, check, stimuli, canvas, ink, ink_regions, ink_rule = load_data(plan, clicks_path, stimuli_path, categories)
     for line in check.lines():
         progress(line)
     rounds = rounds_by_stimulus(clicks, d["min_points_per_round"], d["min_genuine_rounds"])
@@ -299,9 +303,8 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
     # alignment three ways (analysis.alignment), then per-stimulus values: shape of every source,
     # alignment of every non-human source
     from .alignment import alignment_table
-    from .ink import ink_region
 
-    regions = {n: ink_region(canvas[n], brush.reach) for n in names}
+    regions = {n: ink_regions[n] for n in names}
     controls = {n: [maps["ink"][n], maps["centre_bias"][n]] for n in names}
     twins = {m: f"{m}_random" for m, _, _ in machines}
     twins.update({f"{m}_matched": f"{m}_random_matched" for m in list(twins) if f"{m}_matched" in maps})
