@@ -183,6 +183,12 @@ def load_data(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, cat
     return clicks, check, stimuli, canvas, ink, regions, INK_RULE
 
 
+def _non_brushing_rule() -> str | None:
+    from . import clicks
+
+    return getattr(clicks, "NON_BRUSHING_RULE", None)
+
+
 def centre_bias_maps(human: dict[str, np.ndarray], categories: dict[str, str | None]) -> dict[str, np.ndarray]:
     """Per drawing, the mean human map of the drawings of OTHER categories (other drawings when
     the category is unknown): where people brush on any drawing (as `baselines.baseline_alignment`)."""
@@ -351,7 +357,7 @@ def run_confirm(plan: Plan, clicks_path: str | Path, stimuli_path: str | Path, o
         "plan": plan.as_dict(),
         "inputs": {"clicks": Path(clicks_path).name, "stimuli": Path(stimuli_path).name,
                    "categories": Path(categories).name if categories else None},
-        "data_check": check.as_dict(), "ink_rule": ink_rule,
+        "data_check": check.as_dict(), "ink_rule": ink_rule, "non_brushing_rule": _non_brushing_rule(),
         "n_stimuli": len(names), "n_categories": len({c for c in cats.values() if c}),
         "stimuli_without_image": without_drawing,
         "canvas": [width, height], "brush": {"shape": brush.shape, "px": brush.size, "reach_px": brush.reach},

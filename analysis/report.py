@@ -271,6 +271,7 @@ def write_confirm_report(record: dict[str, Any], out: Path) -> Path:
               f"{check.get('non_brushing_rounds', '–')} rounds ({check.get('non_brushing_dropped', '–')} dropped; "
               f"{html.escape(json.dumps(check.get('non_brushing_reasons', {})))}); kept {check.get('rounds_kept', 0):,} rounds")
     head.append(f"<p class='note'><b>Data check</b> ({html.escape(check.get('rule', ''))}): {rounds}. "
+                f"Not brushing: {html.escape(str(record.get('non_brushing_rule') or ''))}. "
                 f"Ink: {html.escape(str(record.get('ink_rule', '')))}</p>")
 
     claim_rows = [[f"<code>{html.escape(c['name'])}</code><br><span class='note'>{html.escape(c.get('statement', ''))}</span>",
