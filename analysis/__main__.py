@@ -32,7 +32,16 @@ def _reliability(args: argparse.Namespace) -> int:
     from .reliability import reliability_table
 
     width, height = parse_canvas(args.canvas)
-    clicks, check = load_checked(args.clicks, width, height, strict=args.strict, keep_repeats=args.keep_repeats)
+    ink = None
+    if args.stimuli:  # straight rounds along the drawing's strokes are brushing (analysis.clicks)
+        from .clicks import read_clicks_csv
+        from .ink import stimulus_ink
+        from .stimuli import load_stimuli
+
+        ink = stimulus_ink(load_stimuli(args.stimuli), read_clicks_csv(args.clicks), width, height,
+                           args.radius, args.rounds)
+    clicks, check = load_checked(args.clicks, width, height, strict=args.strict, keep_repeats=args.keep_repeats,
+                                 keep_non_brushing=args.keep_non_brushing, ink=ink)
     print("\n".join(check.lines()))
     table, summary = reliability_table(clicks, width, height, radius=args.radius, n_splits=args.splits,
                                        seed=args.seed, sigma=args.sigma, rounds_path=args.rounds,
@@ -56,7 +65,8 @@ def _compare(args: argparse.Namespace) -> int:
                           classifier_weights=args.classifier_weights, cfgdm_weights=args.cfgdm_weights,
                           classifier_method=args.classifier_method, cfgdm_method=args.cfgdm_method,
                           quick=args.quick, seed=args.seed, sources=args.sources,
-                          strict=args.strict, keep_repeats=args.keep_repeats, categories=args.categories,
+                          strict=args.strict, keep_repeats=args.keep_repeats,
+                          keep_non_brushing=args.keep_non_brushing, categories=args.categories,
                           simulated=args.simulated, rounds_path=args.rounds, batch_size=args.batch_size,
                           overrides={"min_rounds": args.min_rounds, "min_points_per_round": args.min_points,
                                      "sigma": args.sigma, "radius": args.radius, "mass": args.mass,
@@ -165,6 +175,13 @@ def _ingestion_options(parser: argparse.ArgumentParser) -> None:
                         help="keep rounds that exactly repeat an earlier round of the same stimulus")
 
 
+def _non_brushing_option(parser: argparse.ArgumentParser) -> None:
+    """Keep the rounds the ingestion rule finds are not brushing (`analysis.clicks.NON_BRUSHING_RULE`)."""
+    parser.add_argument("--keep-non-brushing", action="store_true",
+                        help="keep rounds that are not brushing (fewer than 3 points, or a straight line off the "
+                             "drawing's ink); by default they are dropped and counted in the data check")
+
+
 def _sampler_options(parser: argparse.ArgumentParser) -> None:
     """How the CFGDM samples (`OneShotCFGDM.sample`), shared by the studies that draw from it."""
     parser.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm",
@@ -190,7 +207,11 @@ def _parser() -> argparse.ArgumentParser:
     rel.add_argument("--seed", type=int, default=0)
     rel.add_argument("--min-points", type=int, default=1, help="drop rounds with fewer points")
     rel.add_argument("--min-rounds", type=int, default=4, help="drop stimuli with fewer rounds")
+    rel.add_argument("--stimuli", default=None,
+                     help="the drawings (as for compare): a straight round along a drawing's ink is then kept as "
+                          "brushing; without them every straight round counts as not brushing")
     _ingestion_options(rel)
+    _non_brushing_option(rel)
     rel.set_defaults(func=_reliability)
 
     cmp_ = sub.add_parser("compare", help="compare human maps with CFGDM and classifier maps")
@@ -225,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--categories", default=None,
                       help="CSV stimulus,category: the category of each stimulus (overrides names like cat-001)")
     _ingestion_options(cmp_)
+    _non_brushing_option(cmp_)
     cmp_.set_defaults(func=_compare)
 
     con = sub.add_parser("confirm", help="run a pre-registered plan (settings and claims) on an export")

@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from models.cfgdm import PAD, OneShotCFGDM, to_model_space
 
+from .ink import ink_mask
 from .stimuli import at_size
 
 CLASSIFIER_METHODS = ("integrated_gradients", "saliency", "smoothgrad", "gradcam", "occlusion")
@@ -325,10 +326,11 @@ def cfgdm_maps_per_sample(model: OneShotCFGDM, images: np.ndarray, method: str =
 def ink_share(maps: np.ndarray, images: np.ndarray) -> tuple[float, float]:
     """``(share of |attribution| on ink, share of the canvas that is ink)``, means over drawings.
 
-    Ink is every pixel above 0 of the 28x28 drawing (anti-aliased edges included). A map that
-    credits ink no more than blank paper has a share near the ink's own area.
+    Ink is the 28x28 drawing's strokes by Otsu's threshold (`analysis.ink.ink_mask`; a JPEG's
+    paper noise is not ink). A map that credits ink no more than blank paper has a share near
+    the ink's own area.
     """
-    ink = _at_28(images) > 0
+    ink = np.stack([ink_mask(im) for im in _at_28(images)])
     mags = np.abs(np.asarray(maps, np.float64)).reshape(len(ink), -1)
     totals = mags.sum(1)
     shares = np.where(totals > 0, (mags * ink.reshape(len(ink), -1)).sum(1) / np.where(totals > 0, totals, 1), np.nan)

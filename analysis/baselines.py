@@ -4,8 +4,8 @@ Per stimulus, each baseline's Spearman rho with the stimulus' human map:
 
 - ``center_bias``: the mean human map of the stimuli of OTHER categories (all other stimuli when
   categories are unknown): where people brush on any drawing.
-- ``ink``: the drawing itself, with the machine maps' geometry (brush disc, blur): "people brush
-  the ink".
+- ``ink``: the drawing's ink (`analysis.ink.ink_mask`, Otsu's threshold, so a JPEG's paper noise
+  is not ink), with the machine maps' geometry (brush disc, blur): "people brush the ink".
 - ``random``: uniform noise at the models' 28x28 resolution with the same geometry (seeded): the
   chance level of a map with that smoothness.
 - ``floor``: the mean rho between this stimulus' human map and each human map of another
@@ -21,12 +21,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import metrics
+from .ink import ink_mask
 from .stats import bootstrap_ci, noise_normalised
 
 BASELINES = ("center_bias", "ink", "random", "floor")
 DEFINITIONS = {
     "center_bias": "mean human map of the stimuli of other categories",
-    "ink": "the drawing's ink with the machine maps' brush disc and blur",
+    "ink": "the drawing's ink (Otsu's threshold) with the machine maps' brush disc and blur",
     "random": "uniform noise at 28x28 with the machine maps' brush disc and blur (seeded)",
     "floor": "mean rho with the human maps of the stimuli of other categories (cross-stimulus floor)",
 }
@@ -59,7 +60,7 @@ def baseline_alignment(human: Sequence[np.ndarray], drawings: Sequence[np.ndarra
             centre = (h[keep].sum(0) if keep.sum() < n / 2 else total - h[~keep].sum(0)) / keep.sum()
             out["center_bias"][i] = metrics.spearman(h[i], centre)
             out["floor"][i] = float(np.nanmean(ranks[keep] @ ranks[i]))
-        out["ink"][i] = metrics.spearman(h[i], prepare(np.asarray(drawings[i], np.float64)))
+        out["ink"][i] = metrics.spearman(h[i], prepare(ink_mask(drawings[i]).astype(np.float64)))
         out["random"][i] = metrics.spearman(h[i], prepare(rng.random((28, 28))))
     return out
 

@@ -34,7 +34,8 @@ from . import metrics
 from .attribution import AttributionSettings, cfgdm_maps, classifier_maps, ink_share
 from .baselines import baseline_alignment, summarise_baselines
 from .brush import resolve_radius
-from .clicks import ClicksError, DataCheck, load_checked
+from .clicks import ClicksError, DataCheck, ingest, read_clicks_csv
+from .ink import ink_mask, stimulus_ink
 from .controls import machine_controls, summarise_controls
 from .maps import (blur_normalize, count_map, default_sigma, human_map, prepare_map, resize_map,
                    rounds_by_stimulus)
@@ -183,10 +184,12 @@ def spread(unblurred: np.ndarray, sigma: float | None, radius: float) -> np.ndar
 # --- per-stimulus metrics --------------------------------------------------------------------
 
 def shape_metrics(m: np.ndarray, drawing: np.ndarray, mass: float) -> dict[str, float]:
+    """Shape of a map; its spread is relative to the drawing's ink (`analysis.ink.ink_mask`, so
+    a JPEG's paper noise does not count as drawing)."""
     return {"feature_count": float(metrics.feature_count(m, mass)),
             "area_fraction": metrics.area_fraction(m, mass),
             "gini": metrics.gini(m), "entropy": metrics.entropy(m),
-            "spread": metrics.spread(m, drawing)}
+            "spread": metrics.spread(m, ink_mask(drawing).astype(np.float64))}
 
 
 def alignment_metrics(human: np.ndarray, machine: np.ndarray) -> dict[str, float]:
@@ -290,7 +293,7 @@ def compare(clicks: pd.DataFrame, stimuli: dict[str, Stimulus], width: int, heig
 
     progress("controls and baselines")
     human = [maps["human"][n] for n in names]
-    ink = np.stack([at_size(stimuli[n].pixels, 28, 28) > 0 for n in names])
+    ink = np.stack([ink_mask(at_size(stimuli[n].pixels, 28, 28)) for n in names])  # analysis.ink.INK_RULE
 
     def on_canvas(raw: np.ndarray) -> np.ndarray:
         return prepare_map(raw, width, height, options.sigma, radius)
@@ -463,7 +466,8 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
                 classifier_method: str = "integrated_gradients", cfgdm_method: str = "integrated_gradients",
                 quick: bool = False, seed: int = 0, sources: str | list[str] = "human,classifier,cfgdm",
                 overrides: dict[str, Any] | None = None, progress: Callable[[str], None] = print,
-                strict: bool = False, keep_repeats: bool = False, categories: str | Path | None = None,
+                strict: bool = False, keep_repeats: bool = False, keep_non_brushing: bool = False,
+                categories: str | Path | None = None,
                 simulated: bool = False, rounds_path: str | Path | None = None,
                 batch_size: int | None = None) -> dict[str, Any]:
     """The CLI's work: load (by the `analysis.clicks` rule, reporting its data check), compare, and
@@ -478,14 +482,19 @@ def run_compare(clicks_path: str | Path, stimuli_path: str | Path, canvas: tuple
     from .report import write_report
 
     width, height = canvas
-    clicks, check = load_checked(clicks_path, width, height, strict=strict, keep_repeats=keep_repeats)
-    for line in check.lines():
-        progress(line)
-    stimuli = apply_categories(load_stimuli(stimuli_path), categories, clicks)
     options = CompareOptions.quick(seed) if quick else CompareOptions(seed=seed)
     for key, value in (overrides or {}).items():
         if value is not None:
             setattr(options, key, value)
+    raw = read_clicks_csv(clicks_path)
+    drawings = load_stimuli(stimuli_path)
+    # the data check judges straight rounds against each drawing's ink dilated by the brush
+    clicks, check = ingest(raw, width, height, strict=strict, keep_repeats=keep_repeats,
+                           keep_non_brushing=keep_non_brushing,
+                           ink=stimulus_ink(drawings, raw, width, height, options.radius, rounds_path))
+    for line in check.lines():
+        progress(line)
+    stimuli = apply_categories(drawings, categories, clicks)
     if not 0 < options.mass < 1:
         raise ValueError(f"--mass must be between 0 and 1 (got {options.mass})")
     if options.control_stimuli < 0:

@@ -84,7 +84,8 @@ def machine_controls(source: str, model: Any, method: str, seed: int, rows: np.n
     """Control values for one machine source, for the stimuli ``rows`` (indices into the
     comparison's stimuli, which ``attribute`` understands).
 
-    ``raw`` are the source's own maps of those stimuli, ``ink`` boolean ``[n, 28, 28]``,
+    ``raw`` are the source's own maps of those stimuli, ``ink`` boolean ``[n, 28, 28]``
+    (the drawings' strokes, `analysis.ink.ink_mask`),
     ``prepare(raw_map)`` puts a raw map on the canvas like the compared maps, ``human`` their
     human maps.
     Returns arrays keyed ``random_weights.alignment`` (rho with the human map),

@@ -56,7 +56,16 @@ def test_reliability_cli_cleans_a_messy_legacy_export_and_reports_what_it_did(tm
     summary = json.loads(out.strip().splitlines()[-1])
     check = json.loads((tmp_path / "rel.data_check.json").read_text())
     assert check["repeated_rounds_dropped"] == 320 and check["off_canvas_points_clipped"] == 13
-    assert summary["data_check"]["rounds_kept"] == 111 and summary["n_rounds"] <= 111
+    # rounds that are not brushing: its 7 planted short rounds, and (the drawings unknown) its 16 straight strokes
+    assert check["non_brushing_reasons"] == {"fewer than 3 points": 7, "straight line (ink unknown)": 16}
+    assert summary["data_check"]["rounds_kept"] == 111 - 23 and summary["n_rounds"] <= 111 - 23
+    # with the drawings the straight strokes run along their ink and are kept; --keep-non-brushing keeps all
+    stimuli = str(REPO / "data/examples/legacy/stimuli")
+    assert main([*common, "--stimuli", stimuli, "--out", str(tmp_path / "ink.csv")]) == 0
+    with_ink = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["data_check"]
+    assert with_ink["non_brushing_reasons"] == {"fewer than 3 points": 7} and with_ink["rounds_kept"] == 104
+    assert main([*common, "--keep-non-brushing", "--out", str(tmp_path / "all.csv")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["data_check"]["rounds_kept"] == 111
     assert main([*common, "--keep-repeats", "--out", str(tmp_path / "kept.csv")]) == 0
     inflated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert inflated["ceiling"] > summary["ceiling"] + 0.2  # copies correlate with themselves

@@ -133,6 +133,8 @@ def _study_options(func: Any) -> Any:
         click.option("--timer-ms", type=int), click.option("--brush-fraction", type=float),
         click.option("--target", "target_rounds_per_stimulus", type=int,
                      help="Target rounds per stimulus (coverage goal)."),
+        click.option("--target-ceiling", "target_ceiling", type=float,
+                     help="Split-half ceiling the dashboard's planning line projects rounds for (default 0.8)."),
         click.option("--stimuli", "n_stimuli", type=int,
                      help="How many of the sets' stimuli the study uses (0 = all)."),
         click.option("--address-burst", "address_burst_per_hour", type=int,
@@ -148,7 +150,7 @@ def _study_options(func: Any) -> Any:
 
 def _study_input(slug: str, existing: Study | None, opts: dict[str, Any]) -> StudyInput:
     keys = ("rounds_per_participant", "timer_ms", "brush_fraction", "target_rounds_per_stimulus",
-            "n_stimuli", "address_burst_per_hour")
+            "n_stimuli", "address_burst_per_hour", "target_ceiling")
     raw = {k: opts[k] for k in keys if opts[k] is not None}
     if opts["leaderboard"] is not None:
         raw["leaderboard"] = int(opts["leaderboard"])

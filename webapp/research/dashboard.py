@@ -24,6 +24,7 @@ from .codes import participant_code
 from .filters import Scope, scope_from_args
 from ..services.sampling import study_stimulus_ids
 from .quality import REJECT_CODES, flags_for
+from .planning import plan
 from .studies import projection
 
 PAGE_SIZE = 50
@@ -236,7 +237,7 @@ def dashboard() -> Any:
     return render_template("research/dashboard.html", scope=scope, studies=_studies(),
                            summary=summary(scope), categories=categories(scope),
                            coverage=stimuli, page=page, totals=coverage_totals(scope),
-                           not_winnable=not_winnable(scope),
+                           planning=plan(scope), not_winnable=not_winnable(scope),
                            created=request.args.get("created") == "1")
 
 

@@ -7,7 +7,9 @@ every stimulus of the sets; else the study uses that many, chosen once and kept 
 ``stimulus_ids``) and address_burst_per_hour (the `address_burst` quality flag's threshold; 0 turns
 the rule off, for lab and classroom studies where everyone shares one address) and leaderboard
 (1 = a recruited participant's score appears on the public leaderboard, which their consent text
-then says; 0, the default, keeps recruited participants off it).
+then says; 0, the default, keeps recruited participants off it) and target_ceiling (the split-half
+ceiling the dashboard's planning line projects rounds per drawing for, default 0.8;
+`research.planning`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from .access import (may_share, researchers_named, set_collaborators, study_or_4
 from .auth import current_researcher, researcher_required
 
 MODES = ("public", "prolific")
+#: the split-half ceiling a study plans for unless its settings say otherwise (analysis.planning)
+DEFAULT_TARGET_CEILING = 0.8
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -53,7 +57,8 @@ def default_settings() -> dict[str, Any]:
     config = current_app.config
     return {"timer_ms": config["ROUND_TIMER_MS"], "brush_fraction": config["BRUSH_FRACTION"],
             "rounds_per_participant": 20, "target_rounds_per_stimulus": 10,
-            "n_stimuli": 0, "address_burst_per_hour": 5, "leaderboard": 0}
+            "n_stimuli": 0, "address_burst_per_hour": 5, "leaderboard": 0,
+            "target_ceiling": DEFAULT_TARGET_CEILING}
 
 
 def _number(raw: Any, name: str, kind: type, low: float, high: float) -> Any:
@@ -77,7 +82,8 @@ def parse_settings(raw: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str,
     checks = {"timer_ms": (int, 1000, 600000), "brush_fraction": (float, 0.005, 0.5),
               "rounds_per_participant": (int, 1, 1000), "target_rounds_per_stimulus": (int, 1, 100000),
               "n_stimuli": (int, 0, 1000000),
-              "address_burst_per_hour": (int, 0, 100000), "leaderboard": (int, 0, 1)}
+              "address_burst_per_hour": (int, 0, 100000), "leaderboard": (int, 0, 1),
+              "target_ceiling": (float, 0.05, 0.99)}
     for key, (kind, low, high) in checks.items():
         if key in raw and raw[key] not in (None, ""):
             settings[key] = _number(raw[key], key, kind, low, high)
