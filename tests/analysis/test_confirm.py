@@ -148,11 +148,11 @@ def test_confirm_runs_end_to_end_on_a_few_real_drawings(tmp_path: Path, tiny_cfg
     if not (DATA / "clicks.csv").exists():
         pytest.skip("the development half is not in data/clickme_quickdraw")
     clicks = pd.read_csv(DATA / "clicks.csv")
-    # eight drawings of four categories whose rounds include long (genuine) ones
+    # six drawings of three categories whose rounds include long (genuine) ones
     long_rounds = clicks.groupby(["stimulus", "round"]).size()
     keep = sorted(long_rounds[long_rounds > 10].index.get_level_values(0).unique())
     by_category = clicks[clicks.stimulus.isin(keep)].drop_duplicates("stimulus").groupby("category")["stimulus"]
-    chosen = [s for _, group in list(by_category)[:4] for s in list(group)[:2]]
+    chosen = [s for _, group in list(by_category)[:3] for s in list(group)[:2]]
     clicks[clicks.stimulus.isin(chosen)].to_csv(tmp_path / "clicks.csv", index=False)
     plan = override(SHIPPED.read_text(), weights=f'"{tiny_cfgdm_dir}"', n_boot="200", n_splits="5", n_steps="2",
                     sampling_steps="4", timesteps="[0.5]")
