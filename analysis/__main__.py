@@ -4,6 +4,9 @@
   printed is a JSON summary (``ceiling``, ``floor``, ``n_stimuli``, ...).
 - ``compare --clicks FILE --stimuli PATH --canvas W[xH] --out DIR``: human vs machine maps,
   metrics, statistics, figures and an HTML report.
+- ``confirm --plan PLAN --clicks CSV --stimuli DIR --out DIR``: run a pre-registered plan (every
+  setting and claim, e.g. ``analysis/plans/clickme_quickdraw.toml``) on an export; writes
+  ``confirm.json`` with each claim's estimate, CI, p and verdict, and a one-page report.
 - ``originality [--dataset quickdraw|omniglot] [--gammas 0,1,2,4] --out DIR``: originality vs
   recognizability of one-shot samples (CFGDM, baseline generator, human reference) on held-out
   categories, with generalization curves.
@@ -76,6 +79,21 @@ def _compare(args: argparse.Namespace) -> int:
                                      "control_stimuli": args.control_stimuli})
     print(f"wrote {args.out}/per_stimulus.csv, summary.json, data_check.json, figures and report.html")
     print(json.dumps({"sources": list(summary["sources"]), "n_stimuli": summary["n_stimuli"]}))
+    return 0
+
+
+def _confirm(args: argparse.Namespace) -> int:
+    import torch
+
+    from .confirm import confirm_main
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    record = confirm_main(args.plan, args.clicks, args.stimuli, args.out, args.categories, args.device)
+    print(f"wrote {args.out}/confirm.json, per_stimulus.csv, fig5.png and report.html "
+          f"({record['seconds']['total']:.0f} s)")
+    print(json.dumps({"n_stimuli": record["n_stimuli"], "seconds": record["seconds"]["total"],
+                      "claims": {c["name"]: c["holds"] for c in record["claims"]}}))
     return 0
 
 
@@ -239,6 +257,17 @@ def _parser() -> argparse.ArgumentParser:
     _ingestion_options(cmp_)
     _non_brushing_option(cmp_)
     cmp_.set_defaults(func=_compare)
+
+    con = sub.add_parser("confirm", help="run a pre-registered plan (settings and claims) on an export")
+    con.add_argument("--plan", required=True, help="plan TOML, e.g. analysis/plans/clickme_quickdraw.toml")
+    con.add_argument("--clicks", required=True, help="the export's clicks CSV, read as it is")
+    con.add_argument("--stimuli", required=True, help="folder of <stimulus>.png|jpg (or any stimuli the game reads)")
+    con.add_argument("--categories", default=None, help="CSV stimulus,category (default: the clicks' category column)")
+    con.add_argument("--out", required=True, help="folder for confirm.json, per_stimulus.csv, fig5.png, report.html")
+    con.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                     help="where attribution runs (default: cuda when present, else cpu)")
+    con.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    con.set_defaults(func=_confirm)
 
     ori = sub.add_parser("originality", help="originality vs recognizability of one-shot samples (Boutin et al. 2022)")
     ori.add_argument("--dataset", choices=("quickdraw", "omniglot"), default="quickdraw")

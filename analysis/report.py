@@ -8,6 +8,7 @@ so a report can be shared without the author's directory layout.
 from __future__ import annotations
 
 import base64
+import json
 import html
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,98 @@ def _machine_checks(s: dict) -> list[str]:
                  for src, v in s["sources"].items() if src != "human"]
         parts.append(_table(["map", "what it is", "Spearman ρ with the human map", "ρ / √R"], rows))
     return parts
+
+
+# --- the confirmation report (python -m analysis confirm) ------------------------------------------
+
+_SOURCE_LABELS = {"human": "people", "cfgdm": "CFGDM", "cfgdm_random": "CFGDM, random weights",
+                  "cfgdm_matched": "CFGDM, matched sampling", "cfgdm_random_matched": "CFGDM random, matched sampling",
+                  "classifier": "classifier", "classifier_random": "classifier, random weights",
+                  "classifier_matched": "classifier, matched sampling",
+                  "classifier_random_matched": "classifier random, matched sampling",
+                  "ink": "baseline: the drawing's ink", "centre_bias": "baseline: centre bias (other categories)"}
+
+
+def _interval(lo: Any, hi: Any) -> str:
+    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def write_confirm_report(record: dict[str, Any], out: Path) -> Path:
+    """A one-page ``report.html`` of a `analysis.confirm` run: what was run on what, the claims
+    with their verdicts, their sensitivity, the alignment three ways, the shapes and the figure."""
+    from .claims import verdict
+
+    plan, rel = record["plan"], record["reliability"]
+    check = record["data_check"]
+    data = plan["data"]
+    head = [f"<!doctype html><html><head><meta charset='utf-8'><title>Confirmation: {html.escape(plan['name'])}</title>"
+            f"<style>{_STYLE}</style></head><body>",
+            f"<h1>Pre-registered plan <code>{html.escape(plan['path'])}</code> on "
+            f"{html.escape(', '.join(str(v) for v in record['inputs'].values() if v))}</h1>",
+            f"<p>{html.escape(plan['data_set'])}. Plan written {html.escape(plan['written'])} from "
+            f"{html.escape(plan['written_from'])}; no setting is changed for a new export.</p>",
+            f"<p><b>{record['n_stimuli']} drawings</b> ({record['n_categories']} categories) with ≥ "
+            f"{data['min_genuine_rounds']} genuine rounds. Brush: {record['brush']['shape']} {_fmt(record['brush']['px'])} px, blur σ "
+            f"{_fmt(record['sigma_px'])} px, mass share p = {_fmt(record['mass'])}; attribution: "
+            f"{html.escape(str(record['machines'].get('cfgdm', {}).get('method')))} on the CFGDM "
+            f"(seeds {plan['attribution']['seeds']}, random-weights twin seed {plan['attribution']['random_weights_seed']}); "
+            f"{plan['statistics']['n_boot']} bootstrap resamples, seed {plan['statistics']['seed']}. "
+            f"Human split-half ceiling {_fmt(rel['ceiling'])} and cross-drawing floor {_fmt(rel['floor'])} on the "
+            f"{rel['n_stimuli']} drawings with ≥ {rel['min_rounds']} genuine rounds.</p>"]
+    rounds = (f"read {check.get('points_read', 0):,} points in {check.get('rounds_read', 0):,} rounds; "
+              f"{check.get('repeated_rounds_dropped', 0):,} exact repeats dropped; "
+              f"{check.get('off_canvas_points_dropped', 0):,} off-canvas points dropped, "
+              f"{check.get('off_canvas_points_clipped', 0):,} clipped; not brushing: "
+              f"{check.get('non_brushing_rounds', '–')} rounds ({check.get('non_brushing_dropped', '–')} dropped; "
+              f"{html.escape(json.dumps(check.get('non_brushing_reasons', {})))}); kept {check.get('rounds_kept', 0):,} rounds")
+    head.append(f"<p class='note'><b>Data check</b> ({html.escape(check.get('rule', ''))}): {rounds}. "
+                f"Not brushing: {html.escape(str(record.get('non_brushing_rule') or ''))}. "
+                f"Ink: {html.escape(str(record.get('ink_rule', '')))}</p>")
+
+    claim_rows = [[f"<code>{html.escape(c['name'])}</code><br><span class='note'>{html.escape(c.get('statement', ''))}</span>",
+                   f"{html.escape(c['metric'])}: {html.escape(c['a'])} − {html.escape(c['b'])} "
+                   f"{'&lt;' if c['direction'] == 'less' else '&gt;'} 0",
+                   f"{_fmt(c.get('mean_a'))} / {_fmt(c.get('mean_b'))}",
+                   f"{_fmt(c['estimate'])} {_interval(*c['ci'])}", _interval(*c.get('ci_category', [None, None])),
+                   _fmt(c["p"]), f"<b>{verdict(c)}</b>", _fmt(c["n_stimuli"])] for c in record["claims"]]
+    parts = head + ["<h2>Claims</h2><p class='note'>Paired per drawing: estimate = mean of a − b, 95% bootstrap CI "
+                    "over drawings [ ] and over categories; p: two-sided Wilcoxon signed-rank. <b>holds</b>: the "
+                    "drawing CI excludes 0 on the claimed side; <b>reversed</b>: it excludes 0 on the other.</p>",
+                    _table(["claim", "test", "mean a / mean b", "estimate [CI]", "category CI", "p", "verdict", "n"], claim_rows)]
+    sens = pd.DataFrame(record.get("sensitivity") or [])
+    if len(sens):
+        sens["verdict"] = [verdict(r) for r in sens.to_dict(orient="records")]
+        pivot = sens.pivot(index="name", columns="setting", values="verdict")[list(dict.fromkeys(sens["setting"]))]
+        parts += ["<h2>Across the sensitivity grid</h2><p class='note'>The shape claims re-judged with the plan's "
+                  "other blurs, brush radii and mass shares (and drawing filters).</p>",
+                  _table(["claim", *pivot.columns], [[html.escape(i), *[html.escape(str(v)) for v in r]]
+                                                     for i, r in pivot.iterrows()])]
+    align = record.get("alignment_means") or {}
+    verdicts = record.get("verdicts") or {}
+    if verdicts:
+        parts.append("<p><b>Model signal</b> (<code>analysis.alignment</code>: the machine's ink-conditional "
+                     "alignment must beat its random-weights twin's by both CIs on both ink-conditional measures): "
+                     + "; ".join(f"{html.escape(m)} <b>{html.escape(v)}</b>" for m, v in verdicts.items()) + ".</p>")
+    if align:
+        parts += ["<h2>Alignment with the human maps, three ways</h2><p class='note'>Mean over drawings [95% CI "
+                  "over drawings] {over categories}. Raw ρ; above the floor: (ρ − floor) / (ceiling − floor); "
+                  "ink-conditional: ρ over the drawing's ink dilated by the brush only; partial: ρ controlling for "
+                  "the ink and centre-bias maps.</p>",
+                  _table(["source", "raw ρ", "above floor", "ink-conditional ρ", "partial ρ"],
+                         [[html.escape(_SOURCE_LABELS.get(src, src)),
+                           *[_ci(v.get(k)) for k in ("rho_raw", "rho_above_floor", "rho_ink_conditional", "rho_partial")]]
+                          for src, v in align.items()])]
+    shape = record.get("shape") or {}
+    parts += ["<h2>Shape of every map</h2>",
+              _table(["source", *SHAPE_METRICS], [[html.escape(_SOURCE_LABELS.get(src, src)), *[_ci(v.get(k)) for k in SHAPE_METRICS]]
+                                                  for src, v in shape.items()])]
+    figure = Path(out) / record["figure"]["file"]
+    if figure.exists():
+        data = base64.b64encode(figure.read_bytes()).decode("ascii")
+        parts.append(f"<h2>Twelve drawings</h2><p class='note'>Chosen by rule: {html.escape(record['figure']['rule'])}. "
+                     "Rows: the drawing, people, the CFGDM, its random-weights twin, the ink.</p>"
+                     f"<img alt='drawings and maps' src='data:image/png;base64,{data}'>")
+    parts.append(f"<p class='note'>Seconds per step: {html.escape(json.dumps(record.get('seconds', {})))}</p></body></html>")
+    path = Path(out) / "report.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -3,7 +3,9 @@
 ``python -m benchmarks load ...`` and ``python -m benchmarks chaos ...`` start the real server,
 ``python -m benchmarks batch_cpu ...`` measures the server's CPU per batch in process and
 ``python -m benchmarks round_start ...`` the cost of a round start as stored rounds grow; they take
-their own options (``--help``) and are not part of the default run.
+their own options (``--help``) and are not part of the default run; so does
+``python -m benchmarks confirm_vs_compare`` (the shipped plan's ``confirm`` against ``compare`` on
+the real development half, about 20 minutes).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import torch
 BENCHMARKS = ("maps", "attribution", "guessing", "reliability")
 #: benchmarks of the game server that parse their own arguments
 SERVER_BENCHMARKS = ("load", "chaos", "batch_cpu", "round_start")
+#: benchmarks that parse their own arguments: the server's, and the analysis' long real-data run
+OWN_ARGUMENTS = SERVER_BENCHMARKS + ("confirm_vs_compare",)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in SERVER_BENCHMARKS:
+    if argv and argv[0] in OWN_ARGUMENTS:
         return importlib.import_module(f"benchmarks.{argv[0]}").main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help=f"any of {', '.join(BENCHMARKS)}")
