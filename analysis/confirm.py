@@ -29,100 +29,24 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import ndimage, signal
 
 from .attribution import CFGDM_METHODS, CLASSIFIER_METHODS, AttributionSettings, cfgdm_maps, classifier_maps
+from .brush import Brush
 from .claims import evaluate_all
 from .clicks import ClicksError, read_clicks_csv
-from .compare import SHAPE_METRICS, jsonable, shape_metrics, spread
+from .compare import SHAPE_METRICS, jsonable, shape_metrics
 from .controls import random_weights
-from .maps import (BLUR_TRUNCATE, blur_normalize, human_map, prepare_map, resize_map, round_footprints,
-                   rounds_by_stimulus)
-from .metrics import on_grid, rank_correlation
+from .maps import prepare_map, resize_map, rounds_by_stimulus
 from .matched_sampling import matched_rounds
 from .plan import ALIGNMENT_METRICS, Plan, load_plan
 from .stats import bootstrap_ci
-from .stimuli import Stimulus, apply_categories, at_size, load_stimuli
-
-
-@dataclass(frozen=True)
-class Brush:
-    """The plan's brush: what one point reveals, for human maps and, as the same kernel, for
-    machine maps (so no source is sharper by construction).
-
-    ``square``: the original ClickMe game's ``size`` x ``size`` px square centred on the point
-    (pixel centres within size/2 of it on both axes; ``reveal_size = 14`` in its home.js);
-    ``disc``: `analysis.maps`' disc of radius ``size`` (the game of this repository).
-    ``reach`` is the distance a point's footprint extends (half the side, or the radius): the
-    stroke break of matched sampling and the dilation of the ink region use it.
-    """
-
-    shape: str
-    size: float
-
-    def scaled(self, factor: float) -> "Brush":
-        return Brush(self.shape, self.size * factor)
-
-    @property
-    def side(self) -> int:
-        return max(1, int(round(self.size)))
-
-    @property
-    def reach(self) -> float:
-        return self.side / 2 if self.shape == "square" else float(self.size)
-
-    def footprints(self, rounds: list[np.ndarray], width: int, height: int) -> np.ndarray:
-        """Boolean ``[R, H, W]``: the pixels each round revealed."""
-        if self.shape == "disc":
-            return round_footprints(rounds, width, height, self.size)
-        half = self.side / 2
-        out = np.zeros((len(rounds), height, width), dtype=bool)
-        for i, points in enumerate(rounds):
-            for x, y in (np.asarray(points, np.float64)[:, :2] if len(points) else ()):
-                c0, c1 = int(np.ceil(x - half - 0.5)), int(np.floor(x + half - 0.5))
-                r0, r1 = int(np.ceil(y - half - 0.5)), int(np.floor(y + half - 0.5))
-                out[i, max(0, r0):max(0, r1 + 1), max(0, c0):max(0, c1 + 1)] = True
-        return out
-
-    def human_map(self, rounds: list[np.ndarray], width: int, height: int, sigma: float) -> np.ndarray:
-        """Rounds' footprints counted (once per round), blurred, normalised: `maps.human_map`'s rule."""
-        if self.shape == "disc":
-            return human_map(rounds, width, height, self.size, sigma)
-        return blur_normalize(self.footprints(rounds, width, height).sum(0).astype(np.float64), sigma)
-
-    def spread(self, unblurred: np.ndarray, sigma: float) -> np.ndarray:
-        """A machine (or ink) map on the canvas spread by the same brush and blurred (`compare.spread`)."""
-        if self.shape == "disc":
-            return spread(unblurred, sigma, self.size)
-        smooth = signal.fftconvolve(np.abs(np.asarray(unblurred, np.float64)), np.ones((self.side, self.side)), "same")
-        return blur_normalize(np.clip(smooth, 0.0, None), sigma)
-
-    def reliability(self, rounds: dict[str, list[np.ndarray]], width: int, height: int, sigma: float,
-                    n_splits: int, seed: int) -> pd.DataFrame:
-        """Per drawing: Spearman-Brown split-half reliability and the cross-drawing floor, by
-        `analysis.reliability`'s procedure on this brush's footprints."""
-        from .reliability import _split_ranks, cross_stimulus_floor, spearman_brown
-
-        rows, first_halves = [], {}
-        for i, name in enumerate(sorted(rounds)):
-            prints = self.footprints(rounds[name], width, height).astype(np.float64)
-            if sigma > 0:
-                prints = ndimage.gaussian_filter(prints, (0, sigma, sigma), truncate=BLUR_TRUNCATE, mode="constant")
-            first, second = _split_ranks(on_grid(prints).reshape(len(prints), -1), n_splits, seed + i)
-            first_halves[name] = first.astype(np.float32)
-            rows.append({"stimulus": name, "n_rounds": len(prints),
-                         "split_half": spearman_brown(float(np.nanmean(rank_correlation(first, second))))})
-        floors = cross_stimulus_floor(first_halves, seed)
-        table = pd.DataFrame(rows, columns=["stimulus", "n_rounds", "split_half"])
-        table["floor"] = table["stimulus"].map(floors)
-        return table
+from .stimuli import apply_categories, at_size, load_stimuli
 
 
 #: the plan's alignment metrics and the `analysis.alignment` ways they are

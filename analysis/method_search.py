@@ -43,7 +43,6 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 

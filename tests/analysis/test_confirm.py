@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from analysis.compare import SHAPE_METRICS
-from analysis.confirm import Brush
+from analysis.brush import Brush
 from analysis.plan import ALIGNMENT_METRICS, SHIPPED, PlanError, load_plan
 
 REPO = Path(__file__).resolve().parents[2]
