@@ -193,3 +193,27 @@ def test_the_notebook_leads_with_the_real_data_section() -> None:
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "REAL data" in text and "humans_fewer_features_than_cfgdm recomputed" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 1
+
+
+def test_the_docs_claims_table_is_the_shipped_confirm_run() -> None:
+    """docs/analyse.md's claims table must be what `confirm` wrote on the development half
+    (docs/clickme_quickdraw/confirm.json): every claim, its estimate, CI, verdict and n."""
+    record = REPO / "docs" / "clickme_quickdraw" / "confirm.json"
+    if not record.exists():
+        pytest.skip("the development-half run is not shipped in docs/clickme_quickdraw yet")
+    claims = {c["name"]: c for c in json.loads(record.read_text())["claims"]}
+    rows = {}
+    for line in (REPO / "docs" / "analyse.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].strip("`") in claims:
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(claims)
+    numbers = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+    for name, cells in rows.items():
+        claim = claims[name]
+        estimate, lo, hi = (float(v) for v in numbers.findall(cells[3]))
+        assert estimate == pytest.approx(claim["estimate"], abs=5e-4 + 5e-3 * abs(claim["estimate"]))
+        assert [lo, hi] == pytest.approx(claim["ci"], abs=5e-4 + 5e-3 * max(map(abs, claim["ci"])))
+        verdict = "holds" if claim["holds"] else "reversed" if claim["reversed"] else "not shown"
+        assert cells[5].strip("*") == verdict
+        assert int(cells[6]) == claim["n_stimuli"]
