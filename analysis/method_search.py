@@ -57,11 +57,12 @@ from . import metrics
 from .brush import LEGACY_CLICKME_CANVAS_PX, Brush
 from .attribution import (CFGDM_BLANK, AttributionSettings, GuidanceSignal, _at_28, _attribute, _crop,
                           sampling_states)
+from .alignment import paired_gap
 from .clicks import NON_BRUSHING_RULE
 from .compare import jsonable
 from .controls import RANDOM_WEIGHTS_SEED, random_weights
 from .maps import default_sigma, resize_map
-from .stats import bootstrap_ci, paired_test
+from .stats import bootstrap_ci
 from .ink import INK_RULE, ink_mask
 from .stimuli import Stimulus, at_size, load_stimuli
 from .stroke_occlusion import (DEFAULT_SEGMENT_LENGTH, CanvasExemplar, GuidanceVector, StrokeOcclusion, paint,
@@ -368,12 +369,11 @@ def phase2_values(drawings: Drawings, trained: dict[str, dict[str, np.ndarray]],
 
 
 def _gap(a: pd.Series, b: pd.Series, categories: pd.Series, settings: SearchSettings) -> dict[str, Any]:
-    diff = a.to_numpy(np.float64) - b.to_numpy(np.float64)
-    by_stim = bootstrap_ci(diff, None, settings.n_boot, seed=settings.boot_seed)
-    by_cat = bootstrap_ci(diff, categories.to_numpy(), settings.n_boot, seed=settings.boot_seed)
-    test = paired_test(a, b)
-    return {"estimate": by_stim["mean"], "ci_stimulus": [by_stim["lo"], by_stim["hi"]],
-            "ci_category": [by_cat["lo"], by_cat["hi"]], "p": test["p"], "n_drawings": by_stim["n"]}
+    """`analysis.alignment.paired_gap` of two per-drawing columns, in this record's keys."""
+    gap = paired_gap(a.to_numpy(np.float64), b.to_numpy(np.float64), categories.to_numpy(), settings.n_boot,
+                     settings.boot_seed)
+    return {"estimate": gap["estimate"], "ci_stimulus": gap["ci_stimulus"], "ci_category": gap["ci_category"],
+            "p": gap["p"], "n_drawings": gap["n_stimuli"]}
 
 
 def summarise_phase2(table: pd.DataFrame, methods: Sequence[str], settings: SearchSettings) -> dict[str, Any]:
