@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Player
 from ..services.errors import ServiceError
-from ..services.players import (check_consent_answer, current_player, give_consent,
+from ..services.players import (check_consent_answer, current_player, give_consent, join,
                                 player_summary, rename)
 from ..study_nav import on_public_leaderboard
 from . import bp
@@ -34,11 +34,13 @@ def update_me():
 
 @bp.post("/consent")
 def consent():
-    """Agree to the consent text; the player (and their cookie) is created here."""
+    """Agree to the consent text; a visitor's player (and their cookie) is created here."""
     body = json_body()
-    check_consent_answer(body.get("version"), body.get("agree"))
-    player = current_player(create=True)
-    give_consent(player, body.get("version"), body.get("agree"))
+    version = check_consent_answer(body.get("version"), body.get("agree"))
+    player = current_player()
+    if player is None:
+        return jsonify(join(version))
+    give_consent(player, version, True)
     return jsonify(player_summary(player))
 
 

@@ -33,7 +33,7 @@ from ..extensions import csrf, db
 from ..models import Player, Round, Study, utcnow
 from ..services.binding import bind_to_this_browser, bound_participant, is_bound_here
 from ..services.errors import ServiceError
-from ..services.players import new_player
+from ..services.players import commit_new_player, new_player
 from ..services.rounds import rounds_played
 from .withdrawal import withdraw_player
 
@@ -92,9 +92,7 @@ def join_study(study: Study, pid: str, external_study: str | None,
     player = new_player(study_id=study.id, external_id=pid)
     bind_to_this_browser(player)
     _note_ids(player, external_study, external_session)
-    db.session.commit()
-    session["player"] = player.public_id
-    session.permanent = True
+    commit_new_player(player)
     return player
 
 

@@ -51,17 +51,16 @@ def address_hash(request: Request) -> str | None:
     return hashlib.sha256(f"{salt}|{address_class(address)}".encode()).hexdigest()
 
 
-def current_player(create: bool = False) -> Player | None:
+def current_player() -> Player | None:
     """The player of this session, if any (a recruited participant counts only in the browser
-    they are bound to). With ``create``, one is made for a visitor without one
-    (`create_player`): only consent does that, since nothing is stored about a visitor before
-    they agree (issue 21)."""
+    they are bound to). A visitor becomes one by agreeing to the consent (`join`): nothing is
+    stored about a visitor before they agree (issue 21)."""
     public_id = session.get("player")
     if public_id:
         player = db.session.scalar(select(Player).where(Player.public_id == public_id))
         if player is not None and is_bound_here(player):
             return player
-    return create_player() if create else None
+    return None
 
 
 def check_new_player_allowed() -> None:
@@ -84,34 +83,58 @@ def check_new_player_allowed() -> None:
 
 def new_player(**fields: object) -> Player:
     """A new `Player` for this request's client (added to the session's transaction, not
-    committed), under the per-address creation limit, with a free generated pseudonym."""
+    committed: `commit_new_player`), under the per-address creation limit, with a generated
+    pseudonym and nothing played yet."""
     check_new_player_allowed()
-    name = free_generated_pseudonym()
+    name = generate_pseudonym()
     player = Player(public_id=str(uuid.uuid4()), pseudonym=name, pseudonym_key=pseudonym_key(name),
-                    address_hash=address_hash(request), **fields)
+                    address_hash=address_hash(request), total_score=0, best_round=0,
+                    rounds_played=0, **fields)
     db.session.add(player)
     return player
 
 
-def create_player() -> Player:
-    """A new public player for this browser, committed, with its signed session cookie."""
-    player = new_player()
-    db.session.commit()
-    session["player"] = player.public_id
+#: digits of the generated pseudonym's number after each clash (`commit_new_player`)
+_RETRY_DIGITS = (2, 2, 4, 4, 6)
+
+
+def commit_new_player(player: Player) -> dict:
+    """Commit the transaction that adds ``player`` (`new_player`), make them the session's
+    player, and return their summary (`player_summary`) as committed. The generated pseudonym
+    is not looked up first: the unique pseudonym key refuses a taken one, and the player then
+    gets another, with a longer number after two clashes.
+
+    Everyone of a study launch joins within the same minutes, so a join is kept to one INSERT
+    and one commit (docs/load.md): nothing is read back after it either."""
+    public_id = player.public_id
+    retries: list[int | None] = [*_RETRY_DIGITS, None]  # None: a name nobody else can hold
+    while True:
+        summary = player_summary(player)  # before the commit, which expires what it reads
+        try:
+            db.session.commit()
+            break
+        except IntegrityError:
+            db.session.rollback()
+            if not retries or not pseudonym_taken(player.pseudonym):
+                raise
+            digits = retries.pop(0)
+            name = (generate_pseudonym(digits=digits) if digits is not None
+                    else f"Player{uuid.uuid4().hex[:12]}")
+            player.pseudonym, player.pseudonym_key = name, pseudonym_key(name)
+            db.session.add(player)
+    session["player"] = public_id
     session.permanent = True
-    return player
+    return summary
 
 
-def free_generated_pseudonym() -> str:
-    """A generated pseudonym no one holds yet (a few tries, then a longer number)."""
-    for digits in (2, 2, 2, 4, 4, 6):
-        name = generate_pseudonym(digits=digits)
-        if not pseudonym_taken(name):
-            return name
-    return f"Player{uuid.uuid4().hex[:12]}"
+def join(version: str) -> dict:
+    """Make this visitor a player who agreed to consent ``version`` (`check_consent_answer`), in
+    one transaction; returns their summary."""
+    return commit_new_player(new_player(consent_version=version, consented_at=utcnow()))
 
 
 def pseudonym_taken(name: str, by_other_than: Player | None = None) -> bool:
+    """Whether a player (other than ``by_other_than``) holds a name that reads like ``name``."""
     query = select(Player.id).where(Player.pseudonym_key == pseudonym_key(name))
     if by_other_than is not None:
         query = query.where(Player.id != by_other_than.id)
