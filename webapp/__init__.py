@@ -58,4 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .cli import register_cli
     register_cli(app)
+    from .admission import install_admission
+    install_admission(app)  # last: it wraps every other layer
     return app

@@ -59,6 +59,24 @@ def engine_options(database_url: str) -> dict[str, Any]:
     return {"pool_pre_ping": not database_url.startswith("sqlite")}
 
 
+def default_workers(config: dict[str, Any], cores: int | None = None) -> int:
+    """gunicorn workers when ``DA_WORKERS`` does not say (gunicorn.conf.py): one per core, at
+    most 8, on PostgreSQL with a shared rate-limit store; otherwise one.
+
+    One process runs Python on one core at a time, and at 200 players one worker's core is the
+    limit (docs/load.md). More workers need PostgreSQL (SQLite takes one writer at a time, and
+    the pipeline is each process' only one) and a shared store for the rate limits: with
+    ``memory://`` each worker counts for itself, so every limit would be multiplied by the
+    number of workers.
+    """
+    if os.environ.get("DA_WORKERS"):
+        return max(1, _int("DA_WORKERS", 1))
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") \
+            or str(config["RATELIMIT_STORAGE_URI"]).startswith("memory"):
+        return 1
+    return max(1, min(8, cores or os.cpu_count() or 1))
+
+
 def from_env(instance_path: str) -> dict[str, Any]:
     """Settings for `create_app`, taken from the environment with defaults."""
     sqlite_path = Path(instance_path) / "drawing_attention.sqlite3"
@@ -122,6 +140,10 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # a page gets when none is free (it plays over HTTP meanwhile). Messages are limited
         # like request bodies.
         "MAX_SOCKETS": _int("DA_MAX_SOCKETS", 1000),
+        # requests outside a round in play that run at once per process, and the longest one
+        # waits for its turn (webapp/admission.py; 0: no limit)
+        "COLD_REQUESTS": _int("DA_COLD_REQUESTS", 1),
+        "COLD_MAX_WAIT_MS": _float("DA_COLD_MAX_WAIT_MS", 2000.0),
         "SOCKET_IDLE_S": _float("DA_SOCKET_IDLE_S", 60.0),
         "SOCKET_RETRY_AFTER_S": _int("DA_SOCKET_RETRY_AFTER_S", 30),
         "SOCK_SERVER_OPTIONS": {"max_message_size": max_body_bytes()},
@@ -140,6 +162,9 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Rate-limit counters (Flask-Limiter). memory:// counts per process; use a shared store
         # (e.g. redis://127.0.0.1:6379) when running several gunicorn workers.
         "RATELIMIT_STORAGE_URI": os.environ.get("DA_RATELIMIT_STORAGE_URI", "memory://"),
+        # what the counters' keys start with in a shared store (several games on one Redis)
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": os.environ.get("DA_RATELIMIT_KEY_PREFIX",
+                                                                   "LIMITS")},
         "RATELIMIT_ENABLED": os.environ.get("DA_RATELIMIT_ENABLED", "1") != "0",
         "RATELIMIT_HEADERS_ENABLED": True,
         # Benchmarks only: serve the micro-batcher's counters at /_bench/stats (off = no route).

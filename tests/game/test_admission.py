@@ -1,0 +1,85 @@
+"""Issue 22: while a crowd joins, the game's own requests are not held up by everybody else's.
+
+`webapp.admission` lets at most ``COLD_REQUESTS`` requests outside the game's round traffic run
+at once per process; these tests hold a slot with a request that blocks, and watch who waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask
+
+from webapp.admission import Admission, install_admission
+
+
+def _blocking_app(release: threading.Event, inside: list[str]):
+    """A WSGI app that records each request's path and blocks ``/slow`` until ``release``."""
+
+    def app(environ, start_response):
+        inside.append(environ["PATH_INFO"])
+        if environ["PATH_INFO"] == "/slow":
+            release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return app
+
+
+def _call(gate: Admission, path: str) -> float:
+    """Seconds the request took through the gate."""
+    t0 = time.monotonic()
+    gate({"PATH_INFO": path}, lambda *_: None)
+    return time.monotonic() - t0
+
+
+def test_other_requests_wait_for_a_slot_while_round_requests_go_straight_through():
+    release, inside = threading.Event(), []
+    gate = Admission(_blocking_app(release, inside), limit=1, max_wait_s=5.0)
+    slow = threading.Thread(target=_call, args=(gate, "/slow"))
+    slow.start()
+    while "/slow" not in inside:
+        time.sleep(0.001)
+    # the one slot is taken: the game's round traffic still runs at once ...
+    assert _call(gate, "/api/rounds/abc/points") < 0.5
+    assert _call(gate, "/api/socket") < 0.5
+    # ... and a page or the consent waits for the slot
+    waiting = threading.Thread(target=_call, args=(gate, "/api/consent"))
+    waiting.start()
+    time.sleep(0.3)
+    assert "/api/consent" not in inside
+    release.set()
+    slow.join(5)
+    waiting.join(5)
+    assert inside[-1] == "/api/consent" and gate.waited_out == 0
+
+
+def test_a_request_never_waits_longer_than_the_limit():
+    """A slow request (a large export) may delay the others, never block them."""
+    release, inside = threading.Event(), []
+    gate = Admission(_blocking_app(release, inside), limit=1, max_wait_s=0.2)
+    slow = threading.Thread(target=_call, args=(gate, "/slow"))
+    slow.start()
+    while "/slow" not in inside:
+        time.sleep(0.001)
+    took = _call(gate, "/leaderboard")
+    release.set()
+    slow.join(5)
+    assert 0.15 < took < 2.0 and gate.waited_out == 1
+    # the slot the slow request held is free again, and waiting out did not leak one
+    assert _call(gate, "/leaderboard") < 0.1 and _call(gate, "/leaderboard") < 0.1
+
+
+def test_the_setting_decides_whether_requests_are_gated():
+    for limit, gated in ((2, True), (0, False)):
+        app = Flask(__name__)
+        app.config.update(COLD_REQUESTS=limit, COLD_MAX_WAIT_MS=100)
+        install_admission(app)
+        assert isinstance(app.wsgi_app, Admission) is gated
+
+
+def test_the_game_is_served_through_the_gate(game_app):
+    assert isinstance(game_app.wsgi_app, Admission)
+    client = game_app.test_client()
+    assert client.get("/api/me").status_code == 200
+    assert client.get("/consent").status_code == 200
