@@ -133,5 +133,8 @@ class IdealTransport:
     async def image(self, stimulus: dict[str, Any]) -> np.ndarray:
         return self.server.drawings[stimulus["id"]].pixels
 
+    async def opened(self, wait_s: float) -> None:
+        return None
+
     async def close(self) -> None:
         return None

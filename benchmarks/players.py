@@ -55,6 +55,8 @@ REQUEST_TIMEOUT_S = 30.0
 #: the page's socket path (static/js/api.js) and how soon it tries again after losing it
 SOCKET_PATH = "/api/socket"
 SOCKET_RETRY_S = 1.0
+#: how long the page waits for its socket to open before the first round (``openGameSocket``)
+SOCKET_WAIT_S = 0.5
 
 
 class Unreachable(Exception):
@@ -79,6 +81,8 @@ class Transport(Protocol):
 
     async def image(self, stimulus: dict[str, Any]) -> np.ndarray: ...
 
+    async def opened(self, wait_s: float) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -88,11 +92,20 @@ class Recorder:
     from another thread only for counts)."""
 
     latencies_ms: list[float] = field(default_factory=list)  # guess-bearing batches answered 200
+    #: when each of them was sent (``time.monotonic()``), to tell the arrival burst from the rest
+    sent_at: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)  # non-2xx answers by status
     unreachable: int = 0
     rounds: int = 0
     #: requests that travelled over the socket / over plain HTTP
     by_transport: Counter = field(default_factory=Counter)
+    #: when the first player arrived (``time.monotonic()``; set by `play`)
+    started: float = 0.0
+
+    def latencies_between(self, since_s: float, until_s: float = float("inf")) -> list[float]:
+        """Latencies of the batches sent between ``since_s`` and ``until_s`` after `started`."""
+        return [lat for lat, at in zip(self.latencies_ms, self.sent_at)
+                if since_s <= at - self.started < until_s]
 
     def failure(self, status: int | None) -> None:
         if status is None:
@@ -149,6 +162,9 @@ class HttpTransport:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Unreachable(str(exc)) from None
 
+    async def opened(self, wait_s: float) -> None:
+        """Nothing to open: every request is its own."""
+
     async def close(self) -> None:
         await self.http.close()
 
@@ -193,6 +209,13 @@ class SocketTransport(HttpTransport):
             raise Unreachable(str(exc)) from None
         finally:
             self.pending.pop(request_id, None)
+
+    async def opened(self, wait_s: float) -> None:
+        """Like the page once the player has agreed (``openGameSocket``): connect, and wait at
+        most ``wait_s`` for the socket to open."""
+        self._connect_soon()
+        if self.connecting is not None:
+            await asyncio.wait([self.connecting], timeout=wait_s)
 
     def _connect_soon(self) -> None:
         if self.connecting is None and time.monotonic() >= self.retry_at:
@@ -331,7 +354,10 @@ class Player:
             return False
         version = answer.data["consent_required"]
         answer = await self.retry("POST", "/api/consent", {"version": version, "agree": True}, deadline)
-        return answer is not None and answer.status == 200
+        if answer is None or answer.status != 200:
+            return False
+        await self.transport.opened(SOCKET_WAIT_S)
+        return True
 
     async def run(self, deadline: float, start_delay_s: float = 0.0) -> None:
         await asyncio.sleep(start_delay_s)
@@ -383,12 +409,13 @@ class Player:
 
     async def send(self, record: RoundRecord, start: int, batch: list[list[float]]) -> None:
         """One guess-bearing batch; its latency is recorded when it was answered with 200."""
-        t0 = time.perf_counter()
+        sent, t0 = time.monotonic(), time.perf_counter()
         answer = await self.call("POST", f"/api/rounds/{record.round_id}/points",
                                  {"start_index": start, "points": batch})
         if answer is not None and answer.status == 200:
             self.failures = 0
             self.recorder.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+            self.recorder.sent_at.append(sent)
             record.acked = max(record.acked, answer.data["n_points"])
             record.status = answer.data["status"]
         elif answer is not None and answer.status == 409 and isinstance(answer.data, dict) \
@@ -422,7 +449,8 @@ def play(make_transport: Any, players: int, seconds: float,
 
     async def main() -> list[Player]:
         crowd = [Player(make_transport(recorder), recorder) for _ in range(players)]
-        deadline = time.monotonic() + seconds
+        recorder.started = time.monotonic()
+        deadline = recorder.started + seconds
         await asyncio.wait_for(
             asyncio.gather(*(p.run(deadline, i / max(players, 1)) for i, p in enumerate(crowd))),
             timeout=seconds + REQUEST_TIMEOUT_S + 10)

@@ -110,6 +110,27 @@ class GameSocket {
     };
   }
 
+  /** Connect (if not yet) and resolve true once open, false after `ms` or if it closes. */
+  opened(ms) {
+    this.connect();
+    const ws = this.ws;
+    if (ws === null) return Promise.resolve(false);
+    if (ws.readyState === WebSocket.OPEN) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok) => {
+        clearTimeout(timer);
+        ws.removeEventListener("open", onOpen);
+        ws.removeEventListener("close", onClose);
+        resolve(ok);
+      };
+      const onOpen = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      ws.addEventListener("open", onOpen);
+      ws.addEventListener("close", onClose);
+    });
+  }
+
   request(method, url, body) {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
@@ -125,6 +146,16 @@ class GameSocket {
 }
 
 const gameSocket = new GameSocket();
+
+/**
+ * Open the game socket now, for a player who has agreed to the consent, waiting at most
+ * `waitMs` for it: the first round then starts over the socket, and its first batches do not
+ * each cost the server an HTTP request (when a study opens, everyone's first round is at once:
+ * docs/load.md). Resolves whether it opened; the page plays over HTTP if it did not.
+ */
+export function openGameSocket(waitMs = 500) {
+  return gameSocket.opened(waitMs);
+}
 
 /** {sent, received} of an answer `api()` returned (undefined for other objects). */
 export function roundTripOf(data) {

@@ -1,7 +1,7 @@
 // The game page: starts or resumes a round, feeds brush points to the outbox, shows the AI's
 // guesses, the timer and the result. The server decides every outcome; this page only shows it.
 
-import { api, ApiError, nowEpoch, RoundClock, RoundOutbox, uuid4 } from "./api.js";
+import { api, ApiError, nowEpoch, openGameSocket, RoundClock, RoundOutbox, uuid4 } from "./api.js";
 import { Board } from "./board.js";
 import { maskBits } from "./geometry.js";
 
@@ -521,6 +521,7 @@ async function main() {
   }
   showPlayer(me);
   requestAnimationFrame(tick);
+  await openGameSocket();
   const saved = RoundOutbox.load();
   if (saved && (await resume(saved))) {
     if (studyMode) showStudyProgress();
