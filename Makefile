@@ -11,10 +11,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SERVE_PORT ?= 8080
-# One process with threads: every request thread shares one classifier and the hot path's tick
-# (webapp/services/pipeline.py). Each open game socket holds a thread, so there are enough for a
-# few hundred players; gunicorn.conf.py keeps some of them for plain requests.
-GUNICORN_OPTS ?= --worker-class gthread --workers 1 --threads 320 --timeout 60
+# Processes with threads: every request thread of a process shares one classifier and the hot
+# path's tick (webapp/services/pipeline.py). Each open game socket holds a thread, so there are
+# enough for a few hundred players; gunicorn.conf.py keeps some of them for plain requests and
+# picks the workers: one, or one per core on PostgreSQL with a shared rate-limit store.
+GUNICORN_OPTS ?= --worker-class gthread --threads 320 --timeout 60
 
 .PHONY: play serve test setup venv benchmark
 

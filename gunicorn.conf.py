@@ -13,16 +13,24 @@ next request. Marking such a request to close makes gunicorn answer ``Connection
 drop the connection instead of reading what the client still sends.
 """
 
+import gc
+from pathlib import Path
+
 from gunicorn.workers.gthread import ThreadWorker
 
-from webapp.config import max_body_bytes
+from webapp.config import default_workers, from_env, max_body_bytes
 
 #: threads of each worker that game sockets may never take
 THREADS_FOR_REQUESTS = 16
 
+#: one per core on PostgreSQL with a shared rate-limit store, else one (`default_workers`);
+#: ``--workers`` on the command line or ``DA_WORKERS`` overrides it
+workers = default_workers(from_env(str(Path(__file__).resolve().parent / "instance")))
+
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     app = worker.wsgi
+    settle_heap(app)
     threads = worker.cfg.threads if isinstance(worker, ThreadWorker) else 1
     app.config["MAX_SOCKETS"] = min(int(app.config["MAX_SOCKETS"]),
                                     max(0, threads - THREADS_FOR_REQUESTS))
@@ -32,3 +40,17 @@ def pre_request(worker, req):  # noqa: ANN001, ANN201 - gunicorn's hook signatur
     for name, value in req.headers:
         if name == "CONTENT-LENGTH" and value.isdigit() and int(value) > max_body_bytes():
             req.force_close()
+
+
+def settle_heap(app) -> None:  # noqa: ANN001 - the Flask app
+    """Load the classifier now, then move everything alive into the garbage collector's
+    permanent generation (`gc.freeze`). Otherwise each full collection walks the whole heap
+    (torch, SQLAlchemy, Flask, the threads): under load those collections stopped the process
+    for 60–190 ms each, every few seconds; after a freeze they take 14–24 ms (docs/load.md).
+    Loading first also spares the first player the classifier's loading time."""
+    from webapp.services.guessing import get_guess_service
+
+    with app.app_context():
+        get_guess_service(app)
+    gc.collect()
+    gc.freeze()

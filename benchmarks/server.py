@@ -38,14 +38,15 @@ POSTGRES_ADMIN_URL = os.environ.get("DA_TEST_POSTGRES_URL",
 
 
 def gunicorn_options(workers: int | None = None) -> list[str]:
-    """The Makefile's GUNICORN_OPTS (one owner of how the game is served), workers overridable."""
+    """The Makefile's GUNICORN_OPTS (one owner of how the game is served) and ``--workers`` if
+    given (otherwise gunicorn.conf.py decides, as for ``make play``)."""
     makefile = (REPO / "Makefile").read_text()
     found = re.search(r"^GUNICORN_OPTS \?= (.*)$", makefile, re.MULTILINE)
     if found is None:
         raise RuntimeError("GUNICORN_OPTS not found in the Makefile")
     options = shlex.split(found.group(1))
     if workers is not None:
-        options[options.index("--workers") + 1] = str(workers)
+        options += ["--workers", str(workers)]
     return options
 
 
@@ -69,6 +70,25 @@ def crowd_behind_one_address(players: int) -> dict[str, str]:
     # every simulated player is made (by consent) from the same address, once
     env["DA_LIMIT_NEW_PLAYERS_PER_ADDRESS"] = f"{max(players, 1)} per minute"
     return env
+
+
+#: the Redis a PostgreSQL benchmark keeps its rate-limit counters in, when one answers there
+REDIS_URL = os.environ.get("DA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def shared_rate_limits() -> dict[str, str]:
+    """What a PostgreSQL deployment with several workers sets (docs/load.md): the rate-limit
+    counters in Redis at `REDIS_URL`, under a key prefix of this run's own so that no earlier
+    run's counters count; ``{}`` when no Redis answers there (counters then stay in each
+    process, and gunicorn.conf.py runs one worker: `webapp.config.default_workers`)."""
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no shared store here"
+        return {}
+    return {"DA_RATELIMIT_STORAGE_URI": REDIS_URL,
+            "DA_RATELIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:12]}"}
 
 
 def free_port() -> int:
