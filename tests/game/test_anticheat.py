@@ -231,7 +231,9 @@ def test_researchers_see_the_bot_flagged_from_server_times(clocked):
     bot, hand = consented_client(app), consented_client(app)
     clock.mark_round_start()
     round_id, state = start(bot)
-    clock.advance(50)
+    # 10 ms after the start: more than one point per ms for any drawing with >= 20 ink pixels
+    # (with 50 ms, the three sparsest default drawings, 39-49 ink pixels, passed the rule)
+    clock.advance(10)
     bot.post(f"/api/rounds/{round_id}/points", json={"start_index": 0, "points": bot_points(bot, state)})
     clock.advance(1000)
     clock.mark_round_start()
