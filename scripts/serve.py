@@ -35,8 +35,8 @@ from webapp.config import max_body_bytes  # noqa: E402
 
 #: nginx's worker user when started as root (Debian's nginx package creates it)
 WORKER_USER = "www-data"
-DEFAULT_GUNICORN = ["--worker-class", "gthread", "--workers", "1", "--threads", "8",
-                    "--timeout", "60"]
+#: without options (``make serve`` passes the Makefile's); the workers are gunicorn.conf.py's
+DEFAULT_GUNICORN = ["--worker-class", "gthread", "--threads", "8", "--timeout", "60"]
 
 
 def find_nginx() -> str:
