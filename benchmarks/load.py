@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as exc:
         parser.error(str(exc))
     print(f"load: {r['players']} players x {r['seconds']:g} s on {r['database']}, "
-          f"{r['workers']} worker(s), rate limits in {r['rate_limit_store']}, over {r['transport']} {r['requests_by_transport']}: "
+          f"{r['workers']} worker(s), rate limits in {r['rate_limit_store']}, "
+          f"over {r['transport']} {r['requests_by_transport']}: "
           f"{r['rounds']} rounds, {r['batches']} guess-bearing batches")
     print(f"latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms "
           f"(first {ARRIVAL_S:g} s {r['p99_first_5s_ms']} ms, then {r['p99_after_5s_ms']} ms); "

@@ -33,13 +33,20 @@ def _call(gate: Admission, path: str) -> float:
     return time.monotonic() - t0
 
 
-def test_other_requests_wait_for_a_slot_while_round_requests_go_straight_through():
+def _one_slot_taken(max_wait_s: float):
+    """A gate with one slot, held by a ``/slow`` request until ``release`` is set:
+    ``(gate, release, inside, slow_thread)``."""
     release, inside = threading.Event(), []
-    gate = Admission(_blocking_app(release, inside), limit=1, max_wait_s=5.0)
+    gate = Admission(_blocking_app(release, inside), limit=1, max_wait_s=max_wait_s)
     slow = threading.Thread(target=_call, args=(gate, "/slow"))
     slow.start()
     while "/slow" not in inside:
         time.sleep(0.001)
+    return gate, release, inside, slow
+
+
+def test_other_requests_wait_for_a_slot_while_round_requests_go_straight_through():
+    gate, release, inside, slow = _one_slot_taken(max_wait_s=5.0)
     # the one slot is taken: the game's round traffic still runs at once ...
     assert _call(gate, "/api/rounds/abc/points") < 0.5
     assert _call(gate, "/api/socket") < 0.5
@@ -56,12 +63,7 @@ def test_other_requests_wait_for_a_slot_while_round_requests_go_straight_through
 
 def test_a_request_never_waits_longer_than_the_limit():
     """A slow request (a large export) may delay the others, never block them."""
-    release, inside = threading.Event(), []
-    gate = Admission(_blocking_app(release, inside), limit=1, max_wait_s=0.2)
-    slow = threading.Thread(target=_call, args=(gate, "/slow"))
-    slow.start()
-    while "/slow" not in inside:
-        time.sleep(0.001)
+    gate, release, _inside, slow = _one_slot_taken(max_wait_s=0.2)
     took = _call(gate, "/leaderboard")
     release.set()
     slow.join(5)
