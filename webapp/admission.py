@@ -11,7 +11,10 @@ localized (issue 22).
 So requests are split in two. The game's own traffic goes straight through: requests about a
 round (``/api/rounds…``: starts, batches, ends, reads, the beacon) and the game socket
 (``/api/socket``, whose messages are the same requests, and which saves the server an HTTP
-request per batch once open). Every other request (pages, static files, consent, the
+request per batch once open). So does the researchers' login, which has an admission of its own
+(`research.auth`: a few password-hashing slots on low-priority threads, 503 at once when they are
+taken); held here, a login flood would hold every page behind its hashes instead. Every other
+request (pages, static files, consent, the
 leaderboard, research pages) takes one of ``COLD_REQUESTS`` slots first and waits, sleeping,
 while they are all taken: a joining player waits a little longer for the consent page, and the
 players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
@@ -25,12 +28,13 @@ from typing import Any, Callable, Iterable
 
 from flask import Flask
 
-#: paths that never wait for a slot: the game's requests about rounds, over HTTP or the socket
-HOT_PREFIXES = ("/api/rounds", "/api/socket")
+#: paths that never wait for a slot: the game's requests about rounds, over HTTP or the socket,
+#: and the login, whose password hashing has slots of its own
+UNGATED_PREFIXES = ("/api/rounds", "/api/socket", "/research/login")
 
 
 class Admission:
-    """WSGI middleware holding the requests outside `HOT_PREFIXES` to ``limit`` at once."""
+    """WSGI middleware holding the requests outside `UNGATED_PREFIXES` to ``limit`` at once."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], limit: int,
                  max_wait_s: float) -> None:
@@ -42,7 +46,7 @@ class Admission:
 
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith(HOT_PREFIXES):
+        if environ.get("PATH_INFO", "").startswith(UNGATED_PREFIXES):
             return self.wsgi_app(environ, start_response)
         held = self.slots.acquire(timeout=self.max_wait_s)
         if not held:

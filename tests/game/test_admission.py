@@ -50,6 +50,8 @@ def test_other_requests_wait_for_a_slot_while_round_requests_go_straight_through
     # the one slot is taken: the game's round traffic still runs at once ...
     assert _call(gate, "/api/rounds/abc/points") < 0.5
     assert _call(gate, "/api/socket") < 0.5
+    # so does the login, whose password hashing has slots of its own (503 when they are taken)
+    assert _call(gate, "/research/login") < 0.5
     # ... and a page or the consent waits for the slot
     waiting = threading.Thread(target=_call, args=(gate, "/api/consent"))
     waiting.start()
