@@ -39,8 +39,8 @@ import numpy as np
 from benchmarks.ideal_server import IdealServer
 from benchmarks.players import TRANSPORTS, plan_hands, play, transport_for
 from benchmarks.server import (DatabaseUnavailable, GameServer, TempDatabase,
-                               REDIS_URL, crowd_behind_one_address, shared_rate_limits,
-                               stimulus_ids, uncredited_rounds)
+                               crowd_behind_one_address, shared_rate_limits, stimulus_ids,
+                               uncredited_rounds)
 
 WARMUP_S = 3.0
 #: players of the warm-up (they load the classifier in each worker before the timed run)
@@ -96,14 +96,12 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
     from webapp.config import from_env
     from webapp.services.guessing import use_classifier_threads
 
+    # counters in Redis, as several workers need (docs/load.md); PostgreSQL then runs a worker
+    # per core unless --workers says otherwise. Asked first: no database is made for nothing.
+    store = shared_rate_limits() if rate_limits == "redis" else {}
     db = TempDatabase(database)
     # the warm-up's players join from the same address, before the run's (consent makes players)
     env = crowd_behind_one_address(players + WARMUP_PLAYERS)
-    # counters in Redis, as several workers need (docs/load.md); PostgreSQL then runs a worker
-    # per core unless --workers says otherwise
-    store = shared_rate_limits() if rate_limits == "redis" else {}
-    if rate_limits == "redis" and not store:
-        raise DatabaseUnavailable(f"no Redis answers at {REDIS_URL} (DA_TEST_REDIS_URL)")
     server = GameServer(db, workers=workers, env={**env, **store})
     paced = unpaced = paced_p99 = None
     try:

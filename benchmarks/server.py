@@ -72,21 +72,21 @@ def crowd_behind_one_address(players: int) -> dict[str, str]:
     return env
 
 
-#: the Redis a PostgreSQL benchmark keeps its rate-limit counters in, when one answers there
+#: the Redis that ``load --rate-limits redis`` keeps the server's rate-limit counters in
 REDIS_URL = os.environ.get("DA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def shared_rate_limits() -> dict[str, str]:
-    """What a PostgreSQL deployment with several workers sets (docs/load.md): the rate-limit
+    """The settings of a deployment with several workers (docs/load.md): the rate-limit
     counters in Redis at `REDIS_URL`, under a key prefix of this run's own so that no earlier
-    run's counters count; ``{}`` when no Redis answers there (counters then stay in each
-    process, and gunicorn.conf.py runs one worker: `webapp.config.default_workers`)."""
+    run's counters count. Raises `DatabaseUnavailable` when no Redis answers there."""
     try:
         import redis
 
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no shared store here"
-        return {}
+    except Exception as exc:  # noqa: BLE001 - any failure means "no shared store here"
+        raise DatabaseUnavailable(f"no Redis answers at {REDIS_URL} (DA_TEST_REDIS_URL): "
+                                  f"{type(exc).__name__}") from None
     return {"DA_RATELIMIT_STORAGE_URI": REDIS_URL,
             "DA_RATELIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:12]}"}
 
