@@ -32,6 +32,8 @@ SUPERSAMPLE = 16
 
 #: default brush radius as a fraction of the stimulus' longer side (ClickMe used ~5% of 256 px)
 DEFAULT_BRUSH_FRACTION = 0.07
+#: points `paint` tests at once (bounds its temporary arrays: 1024 x (2r+4)^2 values)
+PAINT_CHUNK = 1024
 
 Drawing = Sequence[Sequence[Sequence[float]]]  # [[xs, ys], [xs, ys], ...]
 
@@ -144,23 +146,30 @@ def paint(mask: np.ndarray, points: Iterable[Sequence[float]] | np.ndarray, radi
     The mask is a union, so a round's mask can be extended batch by batch: painting the new
     points onto the mask of the earlier ones equals `brush_mask` of all of them. The game
     server relies on this to avoid redrawing every stored point on every batch.
+
+    Each point is tested against the pixels of one square window around it, all points of a
+    chunk at once (a handful of array operations per batch, not per point: the game server
+    paints every batch of every player). The window is wider than the disc, and the test is the
+    rule itself, computed in the same order, so the pixels are exactly the rule's.
     """
     height, width = mask.shape
     pts = np.asarray(points, dtype=np.float64)
     if pts.size == 0:
         return mask
-    pts = np.atleast_2d(pts)
+    pts = np.atleast_2d(pts)[:, :2]
     r2 = radius * radius
-    for x, y in pts[:, :2]:
-        c0 = max(int(np.floor(x - radius - 0.5)), 0)
-        c1 = min(int(np.ceil(x + radius + 0.5)) + 1, width)
-        r0 = max(int(np.floor(y - radius - 0.5)), 0)
-        r1 = min(int(np.ceil(y + radius + 0.5)) + 1, height)
-        if c0 >= c1 or r0 >= r1:
-            continue
-        dx = np.arange(c0, c1, dtype=np.float64) + 0.5 - x
-        dy = np.arange(r0, r1, dtype=np.float64) + 0.5 - y
-        mask[r0:r1, c0:c1] |= (dy[:, None] ** 2 + dx[None, :] ** 2) <= r2
+    span = np.arange(int(np.ceil(2 * radius)) + 4)
+    for chunk in range(0, len(pts), PAINT_CHUNK):
+        x, y = pts[chunk:chunk + PAINT_CHUNK].T
+        cols = np.floor(x - radius - 0.5).astype(np.int64)[:, None] + span  # [n, k]
+        rows = np.floor(y - radius - 0.5).astype(np.int64)[:, None] + span
+        dx = cols.astype(np.float64) + 0.5 - x[:, None]
+        dy = rows.astype(np.float64) + 0.5 - y[:, None]
+        inside = (dy[:, :, None] ** 2 + dx[:, None, :] ** 2) <= r2  # [n, k rows, k cols]
+        inside &= ((rows >= 0) & (rows < height))[:, :, None]
+        inside &= ((cols >= 0) & (cols < width))[:, None, :]
+        n, r, c = np.nonzero(inside)
+        mask[rows[n, r], cols[n, c]] = True
     return mask
 
 

@@ -93,6 +93,21 @@ def test_guesses_for_many_images_share_one_forward_pass_per_size():
         assert [g["p"] for g in top5] == sorted((g["p"] for g in top5), reverse=True)
 
 
+def test_the_game_guesses_with_the_classifiers_serving_copy(shipped_classifier):
+    """A loaded classifier is served through `for_serving` (folded, channels-last), a stand-in
+    without one as it is; both guess as asked."""
+    service = GuessService(shipped_classifier)
+    assert service.classifier is not shipped_classifier and service.classifier.channels_last
+    assert service.version == shipped_classifier.version
+    blank = np.zeros((28, 28), dtype=np.uint8)
+    want = shipped_classifier.predict_proba(blank[None])[0]
+    top5 = service.top5_many([blank])[0]
+    assert top5[0]["label"] == shipped_classifier.categories[int(want.argmax())]
+    assert abs(top5[0]["p"] - float(want.max())) < 1e-5
+    stand_in = _Recording()
+    assert GuessService(stand_in).classifier is stand_in
+
+
 def test_openapi_describes_every_api_route(game_app):
     spec = game_app.test_client().get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")

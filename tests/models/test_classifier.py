@@ -110,6 +110,27 @@ def test_module_works_with_captum(tiny) -> None:
     assert attr.shape == (2, 1, 28, 28) and torch.isfinite(attr).all()
 
 
+def test_serving_copy_folds_the_norms_and_keeps_the_probabilities(tiny) -> None:
+    clf = load_classifier(tiny[1], device="cpu")
+    before = {k: v.clone() for k, v in clf.module.state_dict().items()}
+    served = clf.for_serving()
+    assert served is not clf and served.version == clf.version
+    assert served.categories == clf.categories and served.channels_last
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in served.module.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in clf.module.modules())
+    assert all(torch.equal(v, before[k]) for k, v in clf.module.state_dict().items())
+    for n in (1, 7, 40):  # the layout must not depend on how many images a tick has
+        images = np.random.default_rng(n).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        np.testing.assert_allclose(served.predict_proba(images), clf.predict_proba(images),
+                                   atol=1e-6)
+
+
+def test_serving_copy_of_something_else_is_itself(tiny) -> None:
+    clf = load_classifier(tiny[1], device="cpu")
+    clf.device = torch.device("meta")  # not the CPU: left as it is
+    assert clf.for_serving() is clf
+
+
 def test_tampered_weights_are_refused(tiny) -> None:
     _, folder = tiny
     path = folder / "classifier.safetensors"
@@ -244,6 +265,18 @@ def test_shipped_weights_load_small_and_consistent(shipped) -> None:
     assert meta["version"] == shipped.version and meta["seed"] == 0
     assert meta["metrics"]["test_top1_full"] >= 0.9
     assert meta["split"]["fractions"] == {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def test_shipped_serving_copy_guesses_as_the_trained_network(shipped, stimuli) -> None:
+    """The game guesses with `for_serving`'s copy: on every default drawing, and on half of each
+    revealed, the same top five labels and probabilities within 1e-6 of the trained network."""
+    images = stimuli["images"]
+    half = images.copy()
+    half[:, :, : images.shape[2] // 2] = 0
+    for batch in (images, half):
+        want, got = shipped.predict_proba(batch), shipped.for_serving().predict_proba(batch)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        np.testing.assert_array_equal(np.argsort(-got, 1)[:, :5], np.argsort(-want, 1)[:, :5])
 
 
 def test_shipped_probabilities_sum_to_one(shipped, stimuli) -> None:

@@ -178,6 +178,31 @@ def test_mask_is_the_union_of_single_point_masks() -> None:
     np.testing.assert_array_equal(render.brush_mask(pts, 28, 28, 2.2), union)
 
 
+def test_mask_is_the_rule_on_every_pixel_of_the_frame() -> None:
+    """`paint` tests each point on a window around it, many points at once (`PAINT_CHUNK`):
+    the pixels must be exactly those the rule gives on the whole frame, for points off the
+    frame, on pixel centres and edges (ties at the boundary), and radii of any size."""
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        height, width = rng.integers(4, 40, 2)
+        radius = float(rng.choice([0.5, 1.0, 1.96, rng.uniform(0.1, 9.0)]))
+        pts = np.c_[rng.uniform(-12, width + 12, 12), rng.uniform(-12, height + 12, 12)]
+        if trial % 2:
+            pts = np.round(pts * 2) / 2
+        rows, cols = np.mgrid[0:height, 0:width]
+        want = np.zeros((height, width), dtype=bool)
+        for x, y in pts:
+            want |= (rows + 0.5 - y) ** 2 + (cols + 0.5 - x) ** 2 <= radius ** 2
+        np.testing.assert_array_equal(render.brush_mask(pts, width, height, radius), want)
+
+
+def test_points_beyond_one_chunk_are_all_painted(monkeypatch) -> None:
+    monkeypatch.setattr(render, "PAINT_CHUNK", 3)
+    pts = np.random.default_rng(1).uniform(0, 28, size=(10, 2))
+    union = np.logical_or.reduce([render.brush_mask(p[None], 28, 28, 1.5) for p in pts])
+    np.testing.assert_array_equal(render.brush_mask(pts, 28, 28, 1.5), union)
+
+
 def test_reveal_blanks_unbrushed_pixels() -> None:
     image = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     mask = np.zeros((3, 4), dtype=bool)

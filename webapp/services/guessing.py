@@ -17,10 +17,15 @@ from flask import Flask, current_app
 
 
 class GuessService:
-    """The classifier plus counters of its forward passes (benchmarks and tests read them)."""
+    """The classifier plus counters of its forward passes (benchmarks and tests read them).
+
+    It guesses with the classifier's serving copy (`SketchClassifier.for_serving`: the same
+    weights and version, folded for the CPU) when the classifier has one; a stand-in without it
+    (tests' fakes) is used as it is."""
 
     def __init__(self, classifier: Any) -> None:
-        self.classifier = classifier
+        for_serving = getattr(classifier, "for_serving", None)
+        self.classifier = for_serving() if callable(for_serving) else classifier
         self.categories: list[str] = list(classifier.categories)
         self.version: str = classifier.version
         self.forward_passes = 0
