@@ -159,9 +159,10 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # Reverse proxies of our own in front of the app whose X-Forwarded-For is believed
         # (0: none, the header is ignored). See webapp/addresses.py.
         "TRUSTED_PROXY_HOPS": _int("DA_TRUSTED_PROXY_HOPS", 0),
-        # Rate-limit counters (Flask-Limiter). memory:// counts per process; use a shared store
-        # (e.g. redis://127.0.0.1:6379) when running several gunicorn workers.
-        "RATELIMIT_STORAGE_URI": os.environ.get("DA_RATELIMIT_STORAGE_URI", "memory://"),
+        # Rate-limit counters (Flask-Limiter). memory-sweep:// (webapp/rate_store.py; memory://
+        # works too, at more CPU) counts per process; use a shared store (e.g.
+        # redis://127.0.0.1:6379) when running several gunicorn workers.
+        "RATELIMIT_STORAGE_URI": os.environ.get("DA_RATELIMIT_STORAGE_URI", "memory-sweep://"),
         # what the counters' keys start with in a shared store (several games on one Redis)
         "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": os.environ.get("DA_RATELIMIT_KEY_PREFIX",
                                                                    "LIMITS")},

@@ -8,6 +8,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 
 from .addresses import client_address
+from .rate_store import SweepingMemoryStorage  # noqa: F401 - makes memory-sweep:// known to limits
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -21,9 +22,9 @@ NAMING = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 csrf = CSRFProtect()
-# Rate limits: storage comes from RATELIMIT_STORAGE_URI (memory:// for one process; a shared
-# store such as redis:// when several gunicorn workers must count together). Routes opt in with
-# @limiter.limit(...); there are no default limits.
+# Rate limits: storage comes from RATELIMIT_STORAGE_URI (memory-sweep://, webapp/rate_store.py,
+# for one process; a shared store such as redis:// when several gunicorn workers must count
+# together). Routes opt in with @limiter.limit(...); there are no default limits.
 limiter = Limiter(key_func=client_address)
 # Security headers and cookie flags (configured in webapp/security_headers.py).
 talisman = Talisman()
