@@ -143,6 +143,8 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "p50_ms": round(percentile(lat, 50), 1), "p90_ms": round(percentile(lat, 90), 1),
             "p99_ms": round(percentile(lat, 99), 1), "errors": recorder.errors,
             "p99_first_5s_ms": round(percentile(recorder.latencies_between(0, ARRIVAL_S), 99), 1),
+            "join_p50_ms": round(percentile(recorder.join_ms, 50), 1),
+            "join_p99_ms": round(percentile(recorder.join_ms, 99), 1),
             "p99_after_5s_ms": round(percentile(recorder.latencies_between(ARRIVAL_S), 99), 1),
             "errors_by_status": {str(k): v for k, v in sorted(recorder.statuses.items())},
             "unreachable": recorder.unreachable,
@@ -214,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['rounds']} rounds, {r['batches']} guess-bearing batches")
     print(f"latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms "
           f"(first {ARRIVAL_S:g} s {r['p99_first_5s_ms']} ms, then {r['p99_after_5s_ms']} ms); "
-          f"errors {r['errors']} {r['errors_by_status']} (+{r['unreachable']} unanswered)")
+          f"errors {r['errors']} {r['errors_by_status']} (+{r['unreachable']} unanswered); "
+          f"joins (consent answered, socket open) p50 {r['join_p50_ms']} ms, p99 {r['join_p99_ms']} ms")
     if r["service_guesses_per_s"] is not None:
         print(f"served {r['guesses_per_s']} guesses/s vs {r['service_guesses_per_s']}/s from the guess "
               f"service alone with the same players (same run, their p99 {r['service_p99_ms']} ms) "

@@ -101,6 +101,8 @@ class Recorder:
     by_transport: Counter = field(default_factory=Counter)
     #: when the first player arrived (``time.monotonic()``; set by `play`)
     started: float = 0.0
+    #: each player's join, from its first request to its consent answered and socket open
+    join_ms: list[float] = field(default_factory=list)
 
     def latencies_between(self, since_s: float, until_s: float = float("inf")) -> list[float]:
         """Latencies of the batches sent between ``since_s`` and ``until_s`` after `started`."""
@@ -349,6 +351,7 @@ class Player:
     # -- playing ------------------------------------------------------------------------------
 
     async def join(self, deadline: float) -> bool:
+        t0 = time.monotonic()
         answer = await self.retry("GET", "/api/me", None, deadline)
         if answer is None:
             return False
@@ -357,6 +360,7 @@ class Player:
         if answer is None or answer.status != 200:
             return False
         await self.transport.opened(SOCKET_WAIT_S)
+        self.recorder.join_ms.append((time.monotonic() - t0) * 1000.0)
         return True
 
     async def run(self, deadline: float, start_delay_s: float = 0.0) -> None:

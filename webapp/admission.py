@@ -19,11 +19,21 @@ leaderboard, research pages) takes one of ``COLD_REQUESTS`` slots first and wait
 while they are all taken: a joining player waits a little longer for the consent page, and the
 players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
 runs without a slot, so a slow request (a large export) can delay others, never block them.
+
+A slot alone still let the joins of a crowd take most of the process: one consent after the
+other, each about 3 ms of CPU, back to back. So the slot is also paced: after a request that
+used ``c`` of CPU, the next one starts no sooner than ``c * (1 / COLD_CPU_SHARE - 1)`` later,
+i.e. while they queue, these requests get at most ``COLD_CPU_SHARE`` of the process and the
+game's ticks the rest. Measured with 200 players joining within a second on PostgreSQL
+(docs/load.md): with a share of 1/3 the guesses of the first 5 s had p99 190–203 ms, against
+240–314 ms with no pacing; the last join took longer (the ``join_p99_ms`` of the load benchmark).
+The wait for pacing counts in ``COLD_MAX_WAIT_MS`` too.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Iterable
 
 from flask import Flask
@@ -37,10 +47,17 @@ class Admission:
     """WSGI middleware holding the requests outside `UNGATED_PREFIXES` to ``limit`` at once."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], limit: int,
-                 max_wait_s: float) -> None:
+                 max_wait_s: float, cpu_share: float = 1.0) -> None:
+        if not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be in (0, 1], not {cpu_share!r}")
         self.wsgi_app = wsgi_app
         self.max_wait_s = max_wait_s
         self.slots = threading.BoundedSemaphore(limit)
+        #: pause before the next gated request per second of CPU a gated request used
+        self.pause_per_cpu_s = 1.0 / cpu_share - 1.0
+        #: no gated request starts before this (``time.monotonic()``): the pacing
+        self._resume_at = 0.0
+        self._pace_lock = threading.Lock()
         #: requests that ran without a slot after waiting `max_wait_s` (for tests and operators)
         self.waited_out = 0
 
@@ -48,20 +65,28 @@ class Admission:
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(UNGATED_PREFIXES):
             return self.wsgi_app(environ, start_response)
+        deadline = time.monotonic() + self.max_wait_s
         held = self.slots.acquire(timeout=self.max_wait_s)
         if not held:
             self.waited_out += 1
+        else:
+            time.sleep(max(0.0, min(self._resume_at, deadline) - time.monotonic()))
+        cpu = time.thread_time()
         try:
             return self.wsgi_app(environ, start_response)
         finally:
+            pause = (time.thread_time() - cpu) * self.pause_per_cpu_s
+            with self._pace_lock:
+                self._resume_at = max(self._resume_at, time.monotonic()) + pause
             if held:
                 self.slots.release()
 
 
 def install_admission(app: Flask) -> None:
     """Wrap the app (call it last, so that every other layer runs inside) unless
-    ``COLD_REQUESTS`` is 0."""
+    ``COLD_REQUESTS`` is 0; ``COLD_CPU_SHARE`` 1 turns the pacing off."""
     limit = int(app.config["COLD_REQUESTS"])
     if limit > 0:
         app.wsgi_app = Admission(app.wsgi_app, limit,  # type: ignore[method-assign]
-                                 float(app.config["COLD_MAX_WAIT_MS"]) / 1000.0)
+                                 float(app.config["COLD_MAX_WAIT_MS"]) / 1000.0,
+                                 float(app.config["COLD_CPU_SHARE"]))

@@ -140,10 +140,12 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # a page gets when none is free (it plays over HTTP meanwhile). Messages are limited
         # like request bodies.
         "MAX_SOCKETS": _int("DA_MAX_SOCKETS", 1000),
-        # requests outside a round in play that run at once per process, and the longest one
-        # waits for its turn (webapp/admission.py; 0: no limit)
+        # requests outside a round in play that run at once per process (0: no limit), the
+        # longest one waits for its turn, and the share of the process they may take while
+        # they queue (1: no pacing); webapp/admission.py
         "COLD_REQUESTS": _int("DA_COLD_REQUESTS", 1),
         "COLD_MAX_WAIT_MS": _float("DA_COLD_MAX_WAIT_MS", 2000.0),
+        "COLD_CPU_SHARE": _float("DA_COLD_CPU_SHARE", 0.33),
         "SOCKET_IDLE_S": _float("DA_SOCKET_IDLE_S", 60.0),
         "SOCKET_RETRY_AFTER_S": _int("DA_SOCKET_RETRY_AFTER_S", 30),
         "SOCK_SERVER_OPTIONS": {"max_message_size": max_body_bytes()},

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from flask import Flask
 
 from webapp.admission import Admission, install_admission
@@ -74,12 +75,52 @@ def test_a_request_never_waits_longer_than_the_limit():
     assert _call(gate, "/leaderboard") < 0.1 and _call(gate, "/leaderboard") < 0.1
 
 
+def _burning_app(cpu_s: float, started: list[float]):
+    """A WSGI app that records when each request started and burns ``cpu_s`` of CPU."""
+
+    def app(environ, start_response):
+        started.append(time.monotonic())
+        until = time.thread_time() + cpu_s
+        while time.thread_time() < until:
+            pass
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return app
+
+
+def test_gated_requests_are_paced_to_their_share_of_the_process():
+    """After a request that used c of CPU, the next starts no sooner than c * (1/share - 1)
+    later: with a share of 1/3, two requests of 50 ms CPU are at least 150 ms apart (50 ms of
+    the first, 100 ms of pause). Round requests are not paced."""
+    started: list[float] = []
+    gate = Admission(_burning_app(0.05, started), limit=1, max_wait_s=5.0, cpu_share=1 / 3)
+    _call(gate, "/api/consent")
+    _call(gate, "/api/consent")
+    assert started[1] - started[0] >= 0.145
+    answered = time.monotonic()
+    _call(gate, "/api/rounds/abc/points")  # straight through, though a 100 ms pause is due
+    assert started[2] - answered < 0.09
+    # a pause never makes a request wait longer than the limit
+    slow = Admission(_burning_app(0.2, started), limit=1, max_wait_s=0.05, cpu_share=0.01)
+    _call(slow, "/api/consent")
+    assert _call(slow, "/api/consent") < 0.05 + 0.2 + 0.5
+
+
+def test_a_share_must_be_a_fraction():
+    for share in (0.0, -1.0, 1.5):
+        with pytest.raises(ValueError, match="cpu_share"):
+            Admission(lambda *_: [], limit=1, max_wait_s=1.0, cpu_share=share)
+
+
 def test_the_setting_decides_whether_requests_are_gated():
     for limit, gated in ((2, True), (0, False)):
         app = Flask(__name__)
-        app.config.update(COLD_REQUESTS=limit, COLD_MAX_WAIT_MS=100)
+        app.config.update(COLD_REQUESTS=limit, COLD_MAX_WAIT_MS=100, COLD_CPU_SHARE=0.5)
         install_admission(app)
         assert isinstance(app.wsgi_app, Admission) is gated
+        if gated:
+            assert app.wsgi_app.pause_per_cpu_s == 1.0
 
 
 def test_the_game_is_served_through_the_gate(game_app):
