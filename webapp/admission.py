@@ -57,7 +57,7 @@ class Admission:
         self.pause_per_cpu_s = 1.0 / cpu_share - 1.0
         #: no gated request starts before this (``time.monotonic()``): the pacing
         self._resume_at = 0.0
-        self._pace_lock = threading.Lock()
+        self._pace_lock = threading.Lock()  # guards _resume_at and waited_out
         #: requests that ran without a slot after waiting `max_wait_s` (for tests and operators)
         self.waited_out = 0
 
@@ -68,7 +68,8 @@ class Admission:
         deadline = time.monotonic() + self.max_wait_s
         held = self.slots.acquire(timeout=self.max_wait_s)
         if not held:
-            self.waited_out += 1
+            with self._pace_lock:
+                self.waited_out += 1
         else:
             time.sleep(max(0.0, min(self._resume_at, deadline) - time.monotonic()))
         cpu = time.thread_time()
