@@ -70,8 +70,8 @@ class Admission:
         if not held:
             with self._pace_lock:
                 self.waited_out += 1
-        else:
-            time.sleep(max(0.0, min(self._resume_at, deadline) - time.monotonic()))
+        elif (delay := min(self._resume_at, deadline) - time.monotonic()) > 0:
+            time.sleep(delay)
         cpu = time.thread_time()
         try:
             return self.wsgi_app(environ, start_response)
