@@ -169,8 +169,8 @@ class SketchClassifier:
     def for_serving(self) -> "SketchClassifier":
         """A copy for the game server's guesses on the CPU: batch norms folded into the
         convolutions (`fold_batchnorm`) and weights and inputs in the channels-last layout that
-        PyTorch's CPU convolutions run fastest on. About 40 % less CPU per image than the module
-        as trained (docs/load.md, *Cost model*); the probabilities differ from ``self``'s by
+        PyTorch's CPU convolutions run fastest on. About a third less CPU per image than the
+        module as trained (docs/load.md, *Cost model*); the probabilities differ from ``self``'s by
         float rounding only (< 1e-6, tested), the version is the same (the same weights). On
         another device, or for a network that is not a `SketchCNN`, it is ``self``."""
         if self.device.type != "cpu" or not isinstance(self.module, SketchCNN):

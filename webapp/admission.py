@@ -25,8 +25,9 @@ other, each about 3 ms of CPU, back to back. So the slot is also paced: after a 
 used ``c`` of CPU, the next one starts no sooner than ``c * (1 / COLD_CPU_SHARE - 1)`` later,
 i.e. while they queue, these requests get at most ``COLD_CPU_SHARE`` of the process and the
 game's ticks the rest. Measured with 200 players joining within a second on PostgreSQL
-(docs/load.md): with a share of 1/3 the guesses of the first 5 s had p99 190–203 ms, against
-240–314 ms with no pacing; the last join took longer (the ``join_p99_ms`` of the load benchmark).
+(docs/load.md, three runs each): with a share of 1/3 the guesses of the first 5 s had p99
+172–224 ms, against 213–291 ms with no pacing; the joins took longer (p99 2.6–2.8 s against
+1.7–2.0 s: the ``join_p99_ms`` of the load benchmark).
 The wait for pacing counts in ``COLD_MAX_WAIT_MS`` too.
 """
 
