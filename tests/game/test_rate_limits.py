@@ -4,30 +4,26 @@ in a store several gunicorn workers share.
 
 The Redis variant runs when a server answers at DA_TEST_REDIS_URL (default
 redis://127.0.0.1:6379/0) and skips otherwise - also under CI=true, because CI does not provide
-Redis (the memory:// variant always runs)."""
+Redis (the per-process variant, the shipped ``memory-sweep://``, always runs)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
+from benchmarks.server import DatabaseUnavailable, shared_rate_limits
 from tests.game.conftest import consented_client, start
 
-REDIS_URL = os.environ.get("DA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 def _storage(kind: str) -> str:
+    """The store's URI: the shipped per-process one, or the Redis a multi-worker deployment
+    uses (asked the way the load benchmark asks, `shared_rate_limits`; skipped without one)."""
     if kind == "memory":
-        return "memory://"
+        return "memory-sweep://"
     try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception as exc:  # any connection failure means "not reachable"
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}); Redis is optional")
-    return REDIS_URL
+        return shared_rate_limits()["DA_RATELIMIT_STORAGE_URI"]
+    except DatabaseUnavailable as exc:
+        pytest.skip(f"{exc}; Redis is optional")
 
 
 def _start_status(client, **extra) -> tuple[int, dict, dict]:
