@@ -122,6 +122,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
         recorder, _ = play(transport_for(transport, server.base_url), players, seconds)
         client_cpu = time.process_time() - client_cpu
         after = server.pipeline_stats()
+        running = len(server.worker_pids())
         server_cpu = server.cpu_seconds(list(after)) - server_cpu
         if database_cpu is not None:
             database_cpu = server.database_cpu_seconds() - database_cpu
@@ -136,7 +137,7 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
     lat = recorder.latencies_ms
     served = len(lat) / seconds
     return {"players": players, "seconds": seconds, "database": database,
-            "workers": len(after), "transport": transport,
+            "workers": running, "transport": transport,
             "rate_limit_store": rate_limits,
             "requests_by_transport": dict(recorder.by_transport),
             "rounds": recorder.rounds, "batches": len(lat),
@@ -155,7 +156,9 @@ def measure(players: int, seconds: float, database: str, workers: int | None = N
             "served_vs_service": round(served / paced, 3) if paced else None,
             "service_unpaced_guesses_per_s": round(unpaced, 1) if unpaced else None,
             "served_vs_unpaced": round(served / unpaced, 3) if unpaced else None,
-            "forward_passes": passes, "worker_processes_seen": len(after),
+            "forward_passes": passes,
+            # workers whose counters the figures include (fewer than ``workers``: one did not answer)
+            "worker_processes_seen": len(after),
             "mean_images_per_forward": round(images / passes, 2) if passes else None,
             "mean_requests_per_tick": round(requests / ticks, 2) if ticks else None,
             "replayed_requests": replays,

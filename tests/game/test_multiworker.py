@@ -14,7 +14,7 @@ from benchmarks.server import GameServer, TempDatabase
 @pytest.mark.usefixtures("postgres_url")  # skips (or fails in CI) without a PostgreSQL server
 def test_two_workers_on_postgresql_serve_real_rounds_without_errors():
     result = load.measure(players=8, seconds=6, database="postgresql", workers=2, baseline=False)
-    assert result["worker_processes_seen"] == 2, result
+    assert result["workers"] == result["worker_processes_seen"] == 2, result
     assert result["errors"] == 0 and result["batches"] > 20, result
     assert 0 < result["join_p50_ms"] <= result["join_p99_ms"], result  # every player joined
     assert result["rounds_not_credited"] == 0, result  # the simulated players brush like a hand
