@@ -157,6 +157,8 @@ def paint(mask: np.ndarray, points: Iterable[Sequence[float]] | np.ndarray, radi
     if pts.size == 0:
         return mask
     pts = np.atleast_2d(pts)[:, :2]
+    if not np.isfinite(pts).all():  # NaN or inf has no pixel (and no integer window)
+        raise ValueError("brush points must be finite numbers")
     r2 = radius * radius
     span = np.arange(int(np.ceil(2 * radius)) + 4)
     for chunk in range(0, len(pts), PAINT_CHUNK):

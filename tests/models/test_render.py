@@ -196,6 +196,12 @@ def test_mask_is_the_rule_on_every_pixel_of_the_frame() -> None:
         np.testing.assert_array_equal(render.brush_mask(pts, width, height, radius), want)
 
 
+def test_points_that_are_not_finite_are_refused() -> None:
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            render.brush_mask([[3.0, 4.0], [bad, 2.0]], 28, 28, 2.0)
+
+
 def test_points_beyond_one_chunk_are_all_painted(monkeypatch) -> None:
     monkeypatch.setattr(render, "PAINT_CHUNK", 3)
     pts = np.random.default_rng(1).uniform(0, 28, size=(10, 2))
