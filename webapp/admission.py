@@ -14,9 +14,8 @@ round (``/api/rounds…``: starts, batches, ends, reads, the beacon) and the gam
 request per batch once open). So does the researchers' login, which has an admission of its own
 (`research.auth`: a few password-hashing slots on low-priority threads, 503 at once when they are
 taken); held here, a login flood would hold every page behind its hashes instead. Every other
-request (pages, static files, consent, the
-leaderboard, research pages) takes one of ``COLD_REQUESTS`` slots first and waits, sleeping,
-while they are all taken: a joining player waits a little longer for the consent page, and the
+request (pages, static files, consent, the leaderboard, research pages) takes one of
+``COLD_REQUESTS`` slots first and waits, sleeping, while they are all taken: a joining player waits a little longer for the consent page, and the
 players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
 runs without a slot, so a slow request (a large export) can delay others, never block them.
 
@@ -88,7 +87,10 @@ def install_admission(app: Flask) -> None:
     """Wrap the app (call it last, so that every other layer runs inside) unless
     ``COLD_REQUESTS`` is 0; ``COLD_CPU_SHARE`` 1 turns the pacing off."""
     limit = int(app.config["COLD_REQUESTS"])
+    share = float(app.config["COLD_CPU_SHARE"])
+    if not 0 < share <= 1:  # refused at start-up, naming the setting, not at the first page
+        raise RuntimeError(f"DA_COLD_CPU_SHARE={share!r} must be a share of the process in (0, 1] "
+                           "(1: no pacing)")
     if limit > 0:
         app.wsgi_app = Admission(app.wsgi_app, limit,  # type: ignore[method-assign]
-                                 float(app.config["COLD_MAX_WAIT_MS"]) / 1000.0,
-                                 float(app.config["COLD_CPU_SHARE"]))
+                                 float(app.config["COLD_MAX_WAIT_MS"]) / 1000.0, share)

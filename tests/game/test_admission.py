@@ -113,6 +113,14 @@ def test_a_share_must_be_a_fraction():
             Admission(lambda *_: [], limit=1, max_wait_s=1.0, cpu_share=share)
 
 
+def test_a_share_outside_0_1_stops_the_app_naming_the_setting():
+    for share in (0.0, 2.0):
+        app = Flask(__name__)
+        app.config.update(COLD_REQUESTS=1, COLD_MAX_WAIT_MS=100, COLD_CPU_SHARE=share)
+        with pytest.raises(RuntimeError, match="DA_COLD_CPU_SHARE"):
+            install_admission(app)
+
+
 def test_the_setting_decides_whether_requests_are_gated():
     for limit, gated in ((2, True), (0, False)):
         app = Flask(__name__)
