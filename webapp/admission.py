@@ -15,8 +15,8 @@ request per batch once open). So does the researchers' login, which has an admis
 (`research.auth`: a few password-hashing slots on low-priority threads, 503 at once when they are
 taken); held here, a login flood would hold every page behind its hashes instead. Every other
 request (pages, static files, consent, the leaderboard, research pages) takes one of
-``COLD_REQUESTS`` slots first and waits, sleeping, while they are all taken: a joining player waits a little longer for the consent page, and the
-players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
+``COLD_REQUESTS`` slots first and waits, sleeping, while they are all taken: a joining player
+waits a little longer for the consent page, and the players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
 runs without a slot, so a slow request (a large export) can delay others, never block them.
 
 A slot alone still let the joins of a crowd take most of the process: one consent after the
