@@ -12,12 +12,13 @@ So requests are split in two. The game's own traffic goes straight through: requ
 round (``/api/rounds…``: starts, batches, ends, reads, the beacon) and the game socket
 (``/api/socket``, whose messages are the same requests, and which saves the server an HTTP
 request per batch once open). So does the researchers' login, which has an admission of its own
-(`research.auth`: a few password-hashing slots on low-priority threads, 503 at once when they are
-taken); held here, a login flood would hold every page behind its hashes instead. Every other
-request (pages, static files, consent, the leaderboard, research pages) takes one of
+(`research.auth`: a few password-hashing slots on low-priority threads, 503 at once when they
+are taken); held here, a login flood would hold every page behind its hashes instead. Every
+other request (pages, static files, consent, the leaderboard, research pages) takes one of
 ``COLD_REQUESTS`` slots first and waits, sleeping, while they are all taken: a joining player
-waits a little longer for the consent page, and the players brushing do not. A request never waits longer than ``COLD_MAX_WAIT_MS``; after that it
-runs without a slot, so a slow request (a large export) can delay others, never block them.
+waits a little longer for the consent page, and the players brushing do not. A request never
+waits longer than ``COLD_MAX_WAIT_MS``; after that it runs without a slot, so a slow request (a
+large export) can delay others, never block them.
 
 A slot alone still let the joins of a crowd take most of the process: one consent after the
 other, each about 3 ms of CPU, back to back. So the slot is also paced: after a request that
